@@ -1,0 +1,1 @@
+//! What the machine has: NUMA nodes, their CPUs and memory, distances, huge-page pools.
