@@ -1,4 +1,88 @@
-//! umrf: typed memory residency and move-only ownership over a per-core pool allocator.
-#![deny(unsafe_op_in_unsafe_fn)]
+//! # umrf — typed memory residency and move-only ownership over a per-core pool allocator
+//!
+//! umrf replaces "any thread may write any address" with ownership: every block of memory has
+//! exactly one owner, its placement (residency) is part of its type, and it moves between cores
+//! only as an explicit, move-only capability message. Underneath is one pre-allocated,
+//! fixed-size, per-core pool: allocation and same-core free are a pop and a push with no
+//! atomic read-modify-write, no lock and no system call; a free from another core is one
+//! lock-free push onto the home slot's queue.
+//!
+//! ```
+//! use umrf::{mailbox, Capability, Pool, residency::CpuLocal};
+//!
+//! // One pool of 4 KiB blocks, 64 per slot, two slots (one per core here).
+//! let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(64).slots(2).build()?;
+//! let (tx, rx) = mailbox::<Capability<f32, CpuLocal>>(16);
+//!
+//! let worker_pool = pool.clone();
+//! let worker = std::thread::spawn(move || {
+//!     let lease = worker_pool.attach().unwrap(); // this thread's slot
+//!     let mut sum = 0.0;
+//!     for cap in rx.iter() {
+//!         let buf = cap.accept(&lease).unwrap(); // ownership arrives
+//!         sum += buf.iter().sum::<f32>();
+//!     } // each buffer's block goes home to the producer's slot: a remote free
+//!     sum
+//! });
+//!
+//! let lease = pool.attach()?;
+//! for i in 0..10 {
+//!     let mut buf = lease.alloc_zeroed::<f32>(1024)?;
+//!     buf[0] = i as f32;
+//!     tx.send(buf.into_capability()).unwrap(); // ownership leaves
+//! }
+//! drop(tx);
+//! assert_eq!(worker.join().unwrap(), 45.0);
+//! # Ok::<(), umrf::Error>(())
+//! ```
+//!
+//! ## Index
+//!
+//! - **Residency** — [`residency`]: the markers [`CpuLocal`](residency::CpuLocal),
+//!   [`NumaNode<N>`](residency::NumaNode), [`Cxl`](residency::Cxl),
+//!   [`GpuPinned`](residency::GpuPinned), [`Hugepage`](residency::Hugepage), the [`Residency`]
+//!   trait and `#[derive(Residency)]`.
+//! - **Pools** — [`Pool`], [`PoolBuilder`], [`Exhaustion`], [`LocalPool`] (a thread's lease on
+//!   one slot), [`PoolStats`], [`SlotStats`], [`BlockState`].
+//! - **Ownership** — [`SharedBuffer`] (an owned block, one thread), [`Capability`] (a block in
+//!   flight), [`AcceptError`].
+//! - **Messages** — [`mailbox()`], [`Sender`](mailbox::Sender), [`Receiver`](mailbox::Receiver),
+//!   the [`Transferable`] trait and `#[derive(Message)]`.
+//! - **Machine** — [`topology`]: NUMA nodes, distances, huge-page pools. [`backing`]: what the
+//!   operating system really gave a pool.
+//! - **Errors** — [`Error`].
+//!
+//! ## The invariants
+//!
+//! I1 every block has exactly one owner; I2 a block's residency never changes and is in its
+//! type; I3 a [`SharedBuffer`] stays on its thread and ownership crosses threads only as a
+//! [`Capability`] inside a [`Transferable`] message; I4 no double free, no use after free;
+//! I5 no external fragmentation and no system-allocator call on the hot path; I6 a freed block
+//! goes home to its own slot, a remote free being a lock-free push; I7 exhaustion and bad input
+//! are values, never panics.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod backing;
+mod buffer;
+mod capability;
+mod error;
+pub mod mailbox;
+mod pool;
+pub mod residency;
+mod sync;
 pub mod topology;
+mod transfer;
+
+pub use buffer::SharedBuffer;
+pub use capability::{AcceptError, AcceptErrorKind, Capability};
+pub use error::{Error, PoolName};
+pub use mailbox::{mailbox, try_mailbox};
+pub use pool::{
+    BLOCK_GRANULE, BlockState, Exhaustion, LocalPool, Pool, PoolBuilder, PoolStats, SlotStats,
+};
+pub use residency::Residency;
+pub use transfer::Transferable;
+pub use typenum;
+pub use umrf_macros::{Message, Residency};

@@ -1,1 +1,34 @@
-//! Derive macros for `umrf`. Use them through the re-exports `umrf::Message` and `umrf::Residency`.
+//! Derive macros for [`umrf`](https://docs.rs/umrf). Use them through the re-exports
+//! `umrf::Message` and `umrf::Residency`; their documentation lives there.
+//!
+//! Each derive lives in its own file and reports misuse as a `syn::Error` pointing at the
+//! offending item. Generated code states its requirements as where-bounds for the compiler to
+//! check, so a derive never vouches for a type on the strength of its own reading of the tokens.
+
+mod message;
+mod residency;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Implements `umrf::Transferable` for a struct or enum whose every field is `Transferable`.
+///
+/// A field that is not — `Rc`, `Arc<Mutex<_>>`, a reference, a raw pointer, a `SharedBuffer` —
+/// makes compilation fail with an error at that field.
+#[proc_macro_derive(Message)]
+pub fn derive_message(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    message::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares a user-defined residency marker that reuses a built-in placement strategy:
+/// `#[residency(like = Hugepage, name = "staging")]` on a unit struct.
+#[proc_macro_derive(Residency, attributes(residency))]
+pub fn derive_residency(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    residency::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

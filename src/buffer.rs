@@ -1,0 +1,217 @@
+//! `SharedBuffer`: an owned, typed view of one pool block, confined to one thread.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use bytemuck::Pod;
+
+use crate::capability::Capability;
+use crate::pool::{BlockRef, BlockState, Taken};
+use crate::residency::Residency;
+
+/// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
+///
+/// It derefs to `[T]`. It is `!Send` and `!Sync`: it lives on one thread, and leaves it only as
+/// a [`Capability`] made by [`into_capability`](Self::into_capability). Dropping it returns the
+/// block home — to the slot's local list if this thread leases the home slot, else by a
+/// lock-free remote free.
+///
+/// ```
+/// use umrf::{Pool, residency::CpuLocal};
+/// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(8).slots(1).build()?;
+/// let lease = pool.attach()?;
+/// let mut buf = lease.alloc_zeroed::<f32>(256)?;
+/// buf[3] = 2.0;
+/// let total: f32 = buf.iter().sum();
+/// assert_eq!(total, 2.0);
+/// assert_eq!(buf.as_bytes().len(), 1024);
+/// assert_eq!(buf.home_slot(), 0);
+/// # Ok::<(), umrf::Error>(())
+/// ```
+///
+/// # Invariants
+/// 0. `ptr` is the start of block `block`, aligned for `T`, and `len * size_of::<T>()` bytes
+///    fit in the block; every byte of the block is initialised (Region invariant 2).
+/// 1. This value is the block's only owner (I1): no other buffer, capability or free list
+///    names the block while it lives.
+/// 2. `local_gen` is `NOT_LOCAL` or a lease generation of the home slot taken on the thread
+///    this buffer lives on (it is `!Send`, so it never changes thread).
+pub struct SharedBuffer<T: Pod, R: Residency> {
+    ptr: NonNull<T>,
+    len: usize,
+    block: BlockRef,
+    local_gen: u64,
+    _marker: PhantomData<(*mut T, R)>,
+}
+
+impl<T: Pod, R: Residency> SharedBuffer<T, R> {
+    /// A buffer over a block just handed to a lease.
+    ///
+    /// # Safety
+    /// 1. `taken` names a block the caller owns alone and gives to the buffer, of a pool with
+    ///    residency `R`, taken on the calling thread by the lease `taken.local_gen`.
+    /// 2. `len >= 1` and `len` elements of `T` fit in a block, aligned.
+    #[inline(always)]
+    pub(crate) unsafe fn from_taken(taken: Taken, len: usize) -> Self {
+        let block = BlockRef {
+            slot: taken.slot,
+            index: taken.block,
+        };
+        let ptr = block.slot().block_ptr(taken.block).cast::<T>();
+        SharedBuffer {
+            ptr,
+            len,
+            block,
+            local_gen: taken.local_gen,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Rebuilds a buffer from the parts of one given up by [`into_parts`](Self::into_parts).
+    ///
+    /// # Safety
+    /// The parts come from `into_parts` of a buffer of the same `T` and `R`; `local_gen` is
+    /// `NOT_LOCAL` or a generation of a lease of the home slot taken on the calling thread.
+    pub(crate) unsafe fn from_parts(
+        ptr: NonNull<T>,
+        len: usize,
+        block: BlockRef,
+        local_gen: u64,
+    ) -> Self {
+        SharedBuffer {
+            ptr,
+            len,
+            block,
+            local_gen,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Gives up the buffer without returning the block: the caller becomes its owner.
+    pub(crate) fn into_parts(self) -> (NonNull<T>, usize, BlockRef) {
+        let this = ManuallyDrop::new(self);
+        let block = BlockRef {
+            slot: this.block.slot,
+            index: this.block.index,
+        };
+        (this.ptr, this.len, block)
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`: a buffer holds at least one element.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The elements as bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self)
+    }
+
+    /// The elements as mutable bytes.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let mut buf = lease.alloc_zeroed::<u32>(1)?;
+    /// buf.as_bytes_mut().copy_from_slice(&7u32.to_ne_bytes());
+    /// assert_eq!(buf[0], 7);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    #[inline]
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(self)
+    }
+
+    /// The slot the block belongs to (where it returns when dropped).
+    #[inline]
+    pub fn home_slot(&self) -> usize {
+        self.block.slot().index()
+    }
+
+    /// Bytes in the underlying block (the most this buffer's data could grow to).
+    pub fn block_size(&self) -> usize {
+        // SAFETY: BlockRef invariant 0: the pool is live while this block is out.
+        unsafe { self.block.slot().pool().as_ref() }.block_size
+    }
+
+    /// The residency's name.
+    pub fn residency_name(&self) -> &'static str {
+        R::NAME
+    }
+
+    /// Turns the buffer into a [`Capability`], the only form in which it can leave this thread.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(2).build()?;
+    /// let lease = pool.attach_slot(0)?;
+    /// let cap = lease.alloc_from_slice(&[42u64])?.into_capability();
+    /// let pool2 = pool.clone();
+    /// std::thread::spawn(move || {
+    ///     let there = pool2.attach_slot(1).unwrap();
+    ///     let buf = cap.accept(&there).unwrap();
+    ///     assert_eq!(buf[0], 42);
+    /// }) // the block goes home to slot 0 as a remote free
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(pool.stats().remote_frees(), 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn into_capability(self) -> Capability<T, R> {
+        self.block.set_state(BlockState::InFlight);
+        let (ptr, len, block) = self.into_parts();
+        // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
+        unsafe { Capability::from_parts(ptr, len, block) }
+    }
+}
+
+impl<T: Pod, R: Residency> Deref for SharedBuffer<T, R> {
+    type Target = [T];
+
+    #[inline]
+    fn deref(&self) -> &[T] {
+        // SAFETY: invariant 0 (in bounds, aligned, initialised) and invariant 1 (no one else
+        // can write the block while this shared borrow of the buffer lives).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Pod, R: Residency> DerefMut for SharedBuffer<T, R> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: invariants 0 and 1; `&mut self` makes this the only borrow of the block.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Pod, R: Residency> Drop for SharedBuffer<T, R> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: invariant 1 (this buffer owns the block and gives it up here) and
+        // invariant 2 (`local_gen` was taken on this thread).
+        unsafe { self.block.release(self.local_gen) }
+    }
+}
+
+impl<T: Pod + fmt::Debug, R: Residency> fmt::Debug for SharedBuffer<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBuffer")
+            .field("residency", &R::NAME)
+            .field("home_slot", &self.home_slot())
+            .field("block", &self.block.index)
+            .field("data", &&**self)
+            .finish()
+    }
+}

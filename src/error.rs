@@ -1,0 +1,170 @@
+//! The one error type of umrf's pools: every failure is a value with a reason and a remedy (I7).
+
+use std::io;
+
+/// What went wrong, and what to do about it.
+///
+/// Every fallible umrf operation returns this type; none of them panics, aborts, or leaves a
+/// block stranded when it fails (invariant I7). Each variant's message says what to change.
+///
+/// ```
+/// use umrf::{Error, Pool, residency::CpuLocal};
+///
+/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+/// let lease = pool.attach()?;
+/// let held = lease.alloc::<u8>(64)?;
+/// match lease.alloc::<u8>(64) {
+///     Err(Error::Exhausted { capacity, .. }) => assert_eq!(capacity, 1),
+///     other => panic!("expected exhaustion, got {other:?}"),
+/// }
+/// drop(held);
+/// # Ok::<(), umrf::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An allocation asked for zero elements.
+    #[error("zero-length allocation: ask for at least one element")]
+    ZeroLength,
+
+    /// The element type has size zero, so a block cannot be typed as a slice of it.
+    #[error(
+        "element type `{type_name}` is zero-sized: pool blocks hold sized `Pod` data; use a non-zero-sized element type"
+    )]
+    ZeroSizedElement {
+        /// The element type.
+        type_name: &'static str,
+    },
+
+    /// The request does not fit in one block of the pool.
+    #[error(
+        "request for {requested} bytes does not fit in one {block_size}-byte block of pool `{pool}`: build the pool with a larger block_size, or split the data"
+    )]
+    TooLarge {
+        /// Bytes asked for (saturated at `usize::MAX` if the multiplication overflowed).
+        requested: usize,
+        /// The pool's block size in bytes.
+        block_size: usize,
+        /// The pool's name.
+        pool: PoolName,
+    },
+
+    /// The element type needs a stricter alignment than the pool's blocks have.
+    #[error(
+        "element type `{type_name}` needs {align}-byte alignment but blocks of pool `{pool}` are {block_align}-byte aligned: use a block_size that is a multiple of {align}"
+    )]
+    Misaligned {
+        /// The element type.
+        type_name: &'static str,
+        /// The alignment it needs.
+        align: usize,
+        /// The alignment every block has.
+        block_align: usize,
+        /// The pool's name.
+        pool: PoolName,
+    },
+
+    /// Every block of the slot (and of each fallback pool) is in use.
+    #[error(
+        "slot {slot} of pool `{pool}` ({residency}) is exhausted: all {capacity} blocks are in use; drop buffers, build the pool with more blocks_per_slot, or give it a fallback pool"
+    )]
+    Exhausted {
+        /// The pool's name.
+        pool: PoolName,
+        /// The residency's name.
+        residency: &'static str,
+        /// The slot that ran out.
+        slot: usize,
+        /// Blocks in that slot.
+        capacity: usize,
+    },
+
+    /// Another `LocalPool` already holds the slot.
+    #[error(
+        "slot {slot} of pool `{pool}` is already leased: drop the other LocalPool first, or attach to a free slot with `Pool::attach`"
+    )]
+    SlotBusy {
+        /// The pool's name.
+        pool: PoolName,
+        /// The busy slot.
+        slot: usize,
+    },
+
+    /// Every slot of the pool is leased.
+    #[error(
+        "all {slots} slots of pool `{pool}` are leased: drop a LocalPool, or build the pool with more slots"
+    )]
+    NoFreeSlot {
+        /// The pool's name.
+        pool: PoolName,
+        /// The pool's slot count.
+        slots: usize,
+    },
+
+    /// The slot index is out of range.
+    #[error("pool `{pool}` has no slot {slot}: its slots are 0..{slots}")]
+    NoSuchSlot {
+        /// The pool's name.
+        pool: PoolName,
+        /// The index asked for.
+        slot: usize,
+        /// The pool's slot count.
+        slots: usize,
+    },
+
+    /// A builder setting is out of range.
+    #[error("invalid pool configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
+    /// The operating system refused memory for a region.
+    #[error("could not obtain {bytes} bytes of {residency} memory: {operation} failed: {source}")]
+    Backing {
+        /// The residency asked for.
+        residency: &'static str,
+        /// The size of the region.
+        bytes: usize,
+        /// The call that failed, with advice where there is any.
+        operation: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A pool's name, cheap to clone into errors and stats (a shared string, no allocation).
+///
+/// ```
+/// use umrf::{Pool, residency::CpuLocal};
+/// let pool = Pool::<CpuLocal>::builder().name("ingest").block_size(64).blocks_per_slot(1).slots(1).build()?;
+/// assert_eq!(pool.name().as_str(), "ingest");
+/// assert_eq!(pool.name().to_string(), "ingest");
+/// # Ok::<(), umrf::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PoolName(std::sync::Arc<str>);
+
+impl PoolName {
+    pub(crate) fn new(name: &str) -> Self {
+        PoolName(std::sync::Arc::from(name))
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PoolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PoolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}

@@ -1,0 +1,501 @@
+//! Bounded mailboxes: how messages, and with them ownership, cross cores.
+//!
+//! A mailbox is a bounded multi-producer, single-consumer queue of [`Transferable`] messages.
+//! Senders and the receiver meet only on the cell they hand over (a lock-free ring); a mutex
+//! and condition variable are touched only when one side must sleep.
+//!
+//! ```
+//! use umrf::mailbox;
+//! let (tx, rx) = mailbox::<(u32, String)>(8);
+//! let tx2 = tx.clone();
+//! std::thread::spawn(move || tx2.send((1, "one".into())).unwrap()).join().unwrap();
+//! tx.send((2, "two".into())).unwrap();
+//! drop(tx);
+//! let mut got: Vec<_> = rx.iter().collect();
+//! got.sort();
+//! assert_eq!(got, [(1, "one".to_string()), (2, "two".to_string())]);
+//! ```
+
+mod error;
+mod ring;
+
+use core::fmt;
+use core::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use ring::Ring;
+
+use crate::error::Error;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Backoff, Condvar, Mutex, Ordering, fence};
+use crate::transfer::Transferable;
+
+/// The largest capacity a mailbox may have.
+pub const MAX_CAPACITY: usize = 1 << 26;
+
+/// Makes a mailbox of `capacity` messages (clamped to `1..=MAX_CAPACITY`).
+///
+/// Use [`try_mailbox`] to have an out-of-range capacity reported instead of clamped.
+///
+/// ```
+/// let (tx, rx) = umrf::mailbox::<u64>(0); // clamped to 1
+/// assert_eq!(tx.capacity(), 1);
+/// tx.send(5).unwrap();
+/// assert_eq!(rx.recv(), Ok(5));
+/// ```
+pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
+    make(capacity.clamp(1, MAX_CAPACITY))
+}
+
+/// Makes a mailbox of exactly `capacity` messages.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] when `capacity` is 0 or above [`MAX_CAPACITY`].
+///
+/// ```
+/// assert!(umrf::try_mailbox::<u8>(0).is_err());
+/// let (tx, _rx) = umrf::try_mailbox::<u8>(3)?;
+/// assert_eq!(tx.capacity(), 3);
+/// # Ok::<(), umrf::Error>(())
+/// ```
+pub fn try_mailbox<M: Transferable>(capacity: usize) -> Result<(Sender<M>, Receiver<M>), Error> {
+    if capacity == 0 || capacity > MAX_CAPACITY {
+        return Err(Error::InvalidConfig {
+            reason: format!("mailbox capacity {capacity} is out of range: use 1..={MAX_CAPACITY}"),
+        });
+    }
+    Ok(make(capacity))
+}
+
+fn make<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
+    let shared = Arc::new(Shared {
+        ring: Ring::new(capacity),
+        senders: AtomicUsize::new(1),
+        receiver_alive: AtomicBool::new(true),
+        receiver_sleeping: AtomicBool::new(false),
+        senders_sleeping: AtomicUsize::new(0),
+        lock: Mutex::new(()),
+        not_empty: Condvar::new(),
+        not_full: Condvar::new(),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver {
+            shared,
+            _not_sync: PhantomData,
+        },
+    )
+}
+
+/// State shared by both ends.
+struct Shared<M> {
+    ring: Ring<M>,
+    senders: AtomicUsize,
+    receiver_alive: AtomicBool,
+    receiver_sleeping: AtomicBool,
+    senders_sleeping: AtomicUsize,
+    lock: Mutex<()>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl<M> Shared<M> {
+    /// After a push: wakes the receiver if it sleeps, and drops the queue if the receiver is
+    /// gone. The fence orders the message's publication before the reads of both flags,
+    /// against the receiver's flag stores before its last look at the ring (the two-flag Dekker
+    /// pattern), so neither a wake-up nor a message dropped with the receiver is ever lost.
+    #[inline]
+    fn after_push(&self) {
+        fence(Ordering::SeqCst);
+        if self.receiver_sleeping.load(Ordering::Relaxed) {
+            self.notify(&self.not_empty, false);
+        }
+        if !self.receiver_alive.load(Ordering::Relaxed) {
+            self.drop_queued();
+        }
+    }
+
+    /// Drops every queued message. Serialised by the lock, which makes the caller the ring's
+    /// only consumer: it runs only once the receiver is gone (and the receiver's own final
+    /// drain holds the lock too).
+    #[cold]
+    fn drop_queued(&self) {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: the receiver no longer pops (it is being or was dropped), and every other
+        // caller of this drain holds the lock, so this thread is the only consumer.
+        while unsafe { self.ring.pop() }.is_some() {}
+    }
+
+    /// Wakes senders waiting for room, if any (same pattern as `wake_receiver`).
+    #[inline]
+    fn wake_senders(&self) {
+        fence(Ordering::SeqCst);
+        if self.senders_sleeping.load(Ordering::Relaxed) > 0 {
+            self.notify(&self.not_full, true);
+        }
+    }
+
+    #[cold]
+    fn notify(&self, condvar: &Condvar, all: bool) {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if all {
+            condvar.notify_all()
+        } else {
+            condvar.notify_one()
+        }
+    }
+
+    fn is_disconnected_for_receiver(&self) -> bool {
+        self.senders.load(Ordering::Acquire) == 0
+    }
+}
+
+/// The sending end of a mailbox. Clone it for more producers.
+pub struct Sender<M: Transferable> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Transferable> Sender<M> {
+    /// Sends without blocking.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], holding the message.
+    pub fn try_send(&self, message: M) -> Result<(), TrySendError<M>> {
+        if !self.shared.receiver_alive.load(Ordering::Acquire) {
+            return Err(TrySendError::Disconnected(message));
+        }
+        match self.shared.ring.push(message) {
+            Ok(()) => {
+                self.shared.after_push();
+                Ok(())
+            }
+            Err(message) => Err(TrySendError::Full(message)),
+        }
+    }
+
+    /// Sends, waiting for room while the mailbox is full.
+    ///
+    /// # Errors
+    /// [`SendError`] holding the message when the receiver is gone.
+    ///
+    /// ```
+    /// let (tx, rx) = umrf::mailbox::<u8>(1);
+    /// tx.send(1).unwrap();
+    /// let t = std::thread::spawn(move || tx.send(2)); // waits for room
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// assert_eq!(rx.recv(), Ok(2));
+    /// t.join().unwrap().unwrap();
+    /// ```
+    pub fn send(&self, message: M) -> Result<(), SendError<M>> {
+        self.send_until(message, None)
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends, waiting for room at most `timeout`.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`], holding the message.
+    pub fn send_timeout(&self, message: M, timeout: Duration) -> Result<(), SendTimeoutError<M>> {
+        self.send_until(message, Some(Instant::now() + timeout))
+    }
+
+    fn send_until(&self, message: M, deadline: Option<Instant>) -> Result<(), SendTimeoutError<M>> {
+        let mut message = message;
+        let mut backoff = Backoff::default();
+        loop {
+            message = match self.try_send(message) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(m)) => {
+                    return Err(SendTimeoutError::Disconnected(m));
+                }
+                Err(TrySendError::Full(m)) => m,
+            };
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            match self.sleep_until_room(message, deadline)? {
+                None => return Ok(()),
+                Some(m) => message = m,
+            }
+            backoff = Backoff::default();
+        }
+    }
+
+    /// Sleeps until the receiver makes room. Returns `None` if the message was pushed, or the
+    /// message back if woken without room (the caller tries again).
+    #[cold]
+    fn sleep_until_room(
+        &self,
+        message: M,
+        deadline: Option<Instant>,
+    ) -> Result<Option<M>, SendTimeoutError<M>> {
+        let shared = &*self.shared;
+        let outcome = {
+            let guard = shared
+                .lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            shared.senders_sleeping.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let outcome = if !shared.receiver_alive.load(Ordering::Acquire) {
+                Err(SendTimeoutError::Disconnected(message))
+            } else {
+                match shared.ring.push(message) {
+                    Ok(()) => Ok(None),
+                    Err(message) => match wait(&shared.not_full, guard, deadline) {
+                        Some(_woken) => Ok(Some(message)),
+                        None => Err(SendTimeoutError::Timeout(message)),
+                    },
+                }
+            };
+            shared.senders_sleeping.fetch_sub(1, Ordering::SeqCst);
+            outcome
+        };
+        if let Ok(None) = outcome {
+            shared.after_push();
+        }
+        outcome
+    }
+
+    /// Messages waiting now.
+    pub fn len(&self) -> usize {
+        self.shared.ring.len()
+    }
+
+    /// Whether no message is waiting now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most messages the mailbox holds.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity()
+    }
+
+    /// Whether the receiver is gone.
+    pub fn is_disconnected(&self) -> bool {
+        !self.shared.receiver_alive.load(Ordering::Acquire)
+    }
+}
+
+/// Waits on `condvar` until notified or `deadline`; `None` on timeout.
+fn wait<'a>(
+    condvar: &Condvar,
+    guard: crate::sync::MutexGuard<'a, ()>,
+    deadline: Option<Instant>,
+) -> Option<crate::sync::MutexGuard<'a, ()>> {
+    match deadline {
+        None => Some(
+            condvar
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ),
+        Some(deadline) => {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())?;
+            let (guard, _) = condvar
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Some(guard)
+        }
+    }
+}
+
+impl<M: Transferable> Clone for Sender<M> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: Transferable> Drop for Sender<M> {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.notify(&self.shared.not_empty, true);
+        }
+    }
+}
+
+impl<M: Transferable> fmt::Debug for Sender<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+/// The receiving end of a mailbox: one per mailbox, `Send` but not `Sync`.
+///
+/// Dropping it drops every message still queued (capabilities among them return their blocks
+/// home), and later sends fail with the message handed back.
+pub struct Receiver<M: Transferable> {
+    shared: Arc<Shared<M>>,
+    _not_sync: PhantomData<core::cell::Cell<()>>,
+}
+
+impl<M: Transferable> Receiver<M> {
+    #[inline]
+    fn pop(&self) -> Option<M> {
+        // SAFETY: a Receiver is the only consumer of its ring: it is not Clone and not Sync,
+        // so one thread at a time calls this.
+        let message = unsafe { self.shared.ring.pop() }?;
+        self.shared.wake_senders();
+        Some(message)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] when empty with every sender
+    /// gone.
+    pub fn try_recv(&self) -> Result<M, TryRecvError> {
+        if let Some(message) = self.pop() {
+            return Ok(message);
+        }
+        if self.shared.is_disconnected_for_receiver() {
+            // Senders may have pushed just before leaving: one last look.
+            return self.pop().ok_or(TryRecvError::Disconnected);
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    /// Receives, waiting while the mailbox is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] when the mailbox is empty and every sender is gone.
+    pub fn recv(&self) -> Result<M, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<M, RecvTimeoutError> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<M, RecvTimeoutError> {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let shared = &*self.shared;
+            let guard = shared
+                .lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            shared.receiver_sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            // SAFETY: as in `pop`: this Receiver is the only consumer.
+            let ready = unsafe { shared.ring.pop() };
+            let outcome = match ready {
+                Some(message) => Some(Ok(message)),
+                None if shared.is_disconnected_for_receiver() => {
+                    Some(Err(RecvTimeoutError::Disconnected))
+                }
+                None => match wait(&shared.not_empty, guard, deadline) {
+                    Some(_woken) => None,
+                    None => Some(Err(RecvTimeoutError::Timeout)),
+                },
+            };
+            shared.receiver_sleeping.store(false, Ordering::SeqCst);
+            match outcome {
+                Some(Ok(message)) => {
+                    shared.wake_senders();
+                    return Ok(message);
+                }
+                Some(Err(RecvTimeoutError::Disconnected)) => {
+                    return self.pop().ok_or(RecvTimeoutError::Disconnected);
+                }
+                Some(Err(timeout)) => return Err(timeout),
+                None => backoff = Backoff::default(),
+            }
+        }
+    }
+
+    /// An iterator that blocks for each message and ends when every sender is gone.
+    pub fn iter(&self) -> impl Iterator<Item = M> + '_ {
+        core::iter::from_fn(move || self.recv().ok())
+    }
+
+    /// An iterator over the messages waiting now.
+    ///
+    /// ```
+    /// let (tx, rx) = umrf::mailbox::<u8>(4);
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn try_iter(&self) -> impl Iterator<Item = M> + '_ {
+        core::iter::from_fn(move || self.try_recv().ok())
+    }
+
+    /// Messages waiting now.
+    pub fn len(&self) -> usize {
+        self.shared.ring.len()
+    }
+
+    /// Whether no message is waiting now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most messages the mailbox holds.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity()
+    }
+
+    /// Whether every sender is gone.
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.is_disconnected_for_receiver()
+    }
+}
+
+impl<M: Transferable> Drop for Receiver<M> {
+    fn drop(&mut self) {
+        self.shared.receiver_alive.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.shared.notify(&self.shared.not_full, true);
+        // Drop what is queued now, so capabilities go home at once. A sender that pushes after
+        // this sees `receiver_alive == false` in `after_push` and drops its message itself.
+        self.shared.drop_queued();
+    }
+}
+
+impl<M: Transferable> fmt::Debug for Receiver<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+// SAFETY: a Sender is a port, not shared data: it owns a share of the channel, whose messages
+// are Transferable. Moving it moves the right to send.
+unsafe impl<M: Transferable> Transferable for Sender<M> {}
+// SAFETY: the Receiver is the channel's single consumer; moving it moves that role.
+unsafe impl<M: Transferable> Transferable for Receiver<M> {}

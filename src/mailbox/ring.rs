@@ -1,0 +1,174 @@
+//! A bounded multi-producer, single-consumer ring of messages.
+//!
+//! The algorithm is Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net),
+//! in the exact-capacity form of `crossbeam-channel`'s array flavour: each cell carries a stamp
+//! that tells which lap may write or read it next, so producers and the consumer meet only on
+//! the cell they hand over. With one consumer, popping needs no CAS.
+//!
+//! A position packs `lap | index`, where `one_lap` is the power of two above `capacity`.
+
+use core::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicUsize, Backoff, Ordering, UnsafeCell, fence};
+
+/// One cell of the ring.
+struct Cell<T> {
+    /// `position` when the cell may be written at that position; `position + 1` when it holds
+    /// the message written there.
+    stamp: AtomicUsize,
+    message: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded MPSC ring.
+///
+/// # Invariants
+/// 0. A cell's message is initialised exactly when its stamp is `position + 1` for the
+///    position the consumer will read it at; the producer that won the `tail` CAS for that
+///    position is the only writer, and the consumer the only reader, ordered by the stamp.
+/// 1. `pop` runs on one thread at a time (the caller's promise), so `head` has one writer.
+pub(crate) struct Ring<T> {
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
+    cells: Box<[Cell<T>]>,
+    capacity: usize,
+    one_lap: usize,
+}
+
+// SAFETY: messages move between threads through the ring (so T: Send), and every shared access
+// is ordered by the cell stamps (invariant 0).
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above: `&Ring` allows pushes from many threads and pops from one (invariant 1).
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// An empty ring of exactly `capacity` cells (`capacity >= 1`).
+    pub(crate) fn new(capacity: usize) -> Self {
+        assert!(capacity >= 1, "ring capacity checked by the caller");
+        let cells = (0..capacity)
+            .map(|i| Cell {
+                stamp: AtomicUsize::new(i),
+                message: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Ring {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            cells,
+            capacity,
+            one_lap: (capacity + 1).next_power_of_two(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The position after `position`.
+    #[inline(always)]
+    fn advance(&self, position: usize) -> usize {
+        let index = position & (self.one_lap - 1);
+        if index + 1 < self.capacity {
+            position + 1
+        } else {
+            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Pushes `message`, or hands it back if the ring is full.
+    pub(crate) fn push(&self, message: T) -> Result<(), T> {
+        let mut backoff = Backoff::default();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            let cell = &self.cells[tail & (self.one_lap - 1)];
+            let stamp = cell.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                let next = self.advance(tail);
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        cell.message.with_mut(|slot| {
+                            // SAFETY: invariant 0: winning the CAS for `tail` makes this thread
+                            // the cell's only writer until it publishes the stamp below.
+                            unsafe { (*slot).write(message) };
+                        });
+                        cell.stamp.store(tail + 1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(now) => {
+                        tail = now;
+                        backoff.snooze();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The cell still holds last lap's message: full, unless the consumer moved on.
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(message);
+                }
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer claimed this position; catch up.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Pops the oldest message, or `None` if none is ready.
+    ///
+    /// # Safety
+    /// No other thread calls `pop` at the same time (invariant 1).
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
+        let head = self.head.load(Ordering::Relaxed);
+        let cell = &self.cells[head & (self.one_lap - 1)];
+        if cell.stamp.load(Ordering::Acquire) != head + 1 {
+            return None;
+        }
+        self.head.store(self.advance(head), Ordering::Relaxed);
+        let message = cell.message.with(|slot| {
+            // SAFETY: invariant 0: stamp `head + 1` means the message at `head` is written
+            // (the Acquire load saw its Release), and the caller is the only reader.
+            unsafe { slot.cast::<T>().read() }
+        });
+        cell.stamp
+            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+        Some(message)
+    }
+
+    /// Messages in the ring now (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                let mask = self.one_lap - 1;
+                let (hix, tix) = (head & mask, tail & mask);
+                return if hix < tix {
+                    tix - hix
+                } else if hix > tix {
+                    self.capacity - hix + tix
+                } else if tail == head {
+                    0
+                } else {
+                    self.capacity
+                };
+            }
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no push or pop runs, so every message between head and tail is written.
+        // SAFETY: exclusive access satisfies pop's single-consumer promise.
+        while unsafe { self.pop() }.is_some() {}
+    }
+}

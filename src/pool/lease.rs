@@ -1,0 +1,376 @@
+//! `LocalPool`: one thread's exclusive lease on one slot, and the allocation fast path.
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use bytemuck::Pod;
+
+use super::inner::{PoolInner, RawPool};
+use super::slot::{NOT_LOCAL, Slot};
+use super::stats::SlotStats;
+use super::{Pool, Taken};
+use crate::buffer::SharedBuffer;
+use crate::error::Error;
+use crate::residency::Residency;
+
+/// A lease on one slot, untyped.
+///
+/// # Invariants
+/// 0. `generation` is the slot's current lease word: this lease holds the slot until `Drop`.
+/// 1. `slot` points into the pool counted by `pool`.
+pub(crate) struct RawLease {
+    slot: NonNull<Slot>,
+    generation: u64,
+    pool: RawPool,
+}
+
+impl RawLease {
+    /// Leases slot `index` of `pool`.
+    pub(crate) fn take(pool: &RawPool, index: usize) -> Result<RawLease, Error> {
+        let inner = pool.inner();
+        let slot = inner.slots.get(index).ok_or_else(|| Error::NoSuchSlot {
+            pool: inner.name.clone(),
+            slot: index,
+            slots: inner.slots.len(),
+        })?;
+        let generation = slot.try_lease().ok_or_else(|| Error::SlotBusy {
+            pool: inner.name.clone(),
+            slot: index,
+        })?;
+        Ok(RawLease {
+            slot: NonNull::from(slot),
+            generation,
+            pool: pool.clone(),
+        })
+    }
+
+    /// Leases the first free slot of `pool`, trying `preferred` first.
+    pub(crate) fn take_any(pool: &RawPool, preferred: usize) -> Result<RawLease, Error> {
+        let inner = pool.inner();
+        let n = inner.slots.len();
+        (0..n)
+            .map(|i| (preferred + i) % n)
+            .find_map(|i| RawLease::take(pool, i).ok())
+            .ok_or_else(|| Error::NoFreeSlot {
+                pool: inner.name.clone(),
+                slots: n,
+            })
+    }
+
+    /// The leased slot.
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> &Slot {
+        // SAFETY: invariant 1: the slot lives as long as the pool, which `self.pool` keeps alive.
+        unsafe { self.slot.as_ref() }
+    }
+
+    /// Pops a block: the owner's stack, else the slow refill.
+    #[inline(always)]
+    fn pop(&self) -> Option<Taken> {
+        let slot = self.slot();
+        // SAFETY: invariant 0: this lease holds the slot, and a RawLease never leaves the thread
+        // that took it (it lives inside a `!Send` LocalPool), so this is the lease thread.
+        let block = match unsafe { slot.pop_local() } {
+            Some(block) => block,
+            // SAFETY: as above.
+            None => unsafe { slot.refill() }?,
+        };
+        Some(Taken {
+            slot: self.slot,
+            block,
+            local_gen: self.generation,
+        })
+    }
+}
+
+impl Drop for RawLease {
+    fn drop(&mut self) {
+        self.slot().release_lease(self.generation);
+    }
+}
+
+/// One thread's exclusive lease on one slot of a [`Pool`]: the allocation interface.
+///
+/// `LocalPool` is `!Send` and `!Sync`: the slot's free list is touched by this thread alone,
+/// without atomics. Buffers it hands out return to that list when dropped on this thread; from
+/// any other thread they return as a remote free.
+///
+/// If the slot runs out and the pool was built with a fallback pool, the lease takes a slot of
+/// the fallback pool (lazily, at the first exhaustion) and serves the allocation from there.
+///
+/// ```
+/// use umrf::{Pool, residency::CpuLocal};
+///
+/// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(16).slots(2).build()?;
+/// let lease = pool.attach()?;
+/// let mut samples = lease.alloc_zeroed::<f32>(1024)?;
+/// samples[0] = 1.5;
+/// let copy = lease.alloc_from_slice(&samples[..4])?;
+/// assert_eq!(&copy[..], &[1.5, 0.0, 0.0, 0.0]);
+/// assert_eq!(lease.stats().in_use, 2);
+/// # Ok::<(), umrf::Error>(())
+/// ```
+pub struct LocalPool<R: Residency> {
+    lease: RawLease,
+    fallbacks: Box<[Cell<Option<RawLease>>]>,
+    _marker: PhantomData<(R, *mut ())>,
+}
+
+impl<R: Residency> LocalPool<R> {
+    pub(crate) fn new(lease: RawLease) -> Self {
+        let mut depth = 0;
+        let mut next = lease.pool.inner().fallback.as_ref();
+        while let Some(pool) = next {
+            depth += 1;
+            next = pool.inner().fallback.as_ref();
+        }
+        let fallbacks = (0..depth).map(|_| Cell::new(None)).collect();
+        LocalPool {
+            lease,
+            fallbacks,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Allocates a block for `len` elements of `T`. The contents are unspecified but
+    /// initialised: zero for a block never used, else what its previous owner left there (use
+    /// [`alloc_zeroed`](Self::alloc_zeroed) to clear them).
+    ///
+    /// # Errors
+    /// [`Error::ZeroLength`], [`Error::ZeroSizedElement`], [`Error::TooLarge`],
+    /// [`Error::Misaligned`] for a request the pool's blocks cannot hold, and
+    /// [`Error::Exhausted`] when this slot (and every fallback pool) has no free block.
+    ///
+    /// ```
+    /// use umrf::{Error, Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(1024).blocks_per_slot(4).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let buf = lease.alloc::<u64>(128)?;
+    /// assert_eq!(buf.len(), 128);
+    /// assert!(matches!(lease.alloc::<u64>(129), Err(Error::TooLarge { requested: 1032, .. })));
+    /// assert!(matches!(lease.alloc::<u64>(0), Err(Error::ZeroLength)));
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    #[inline]
+    pub fn alloc<T: Pod>(&self, len: usize) -> Result<SharedBuffer<T, R>, Error> {
+        self.check_request::<T>(len)?;
+        let taken = self.take()?;
+        // SAFETY: `take` hands this lease a block it owns alone (Slot invariant 1), in a pool
+        // of residency R, and `check_request` proved `len` `T`s fit in it, aligned.
+        Ok(unsafe { SharedBuffer::from_taken(taken, len) })
+    }
+
+    /// Allocates a block for `len` elements of `T`, all zero.
+    ///
+    /// # Errors
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(256).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let mut buf = lease.alloc::<u32>(64)?;
+    /// buf.fill(7);
+    /// drop(buf);
+    /// let again = lease.alloc_zeroed::<u32>(64)?; // the same block, cleared
+    /// assert!(again.iter().all(|&x| x == 0));
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    #[inline]
+    pub fn alloc_zeroed<T: Pod>(&self, len: usize) -> Result<SharedBuffer<T, R>, Error> {
+        let mut buf = self.alloc::<T>(len)?;
+        buf.as_bytes_mut().fill(0);
+        Ok(buf)
+    }
+
+    /// Allocates a block and copies `data` into it.
+    ///
+    /// # Errors
+    /// As [`alloc`](Self::alloc) with `len = data.len()`.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let buf = lease.alloc_from_slice(&[1u16, 2, 3])?;
+    /// assert_eq!(&*buf, &[1, 2, 3]);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    #[inline]
+    pub fn alloc_from_slice<T: Pod>(&self, data: &[T]) -> Result<SharedBuffer<T, R>, Error> {
+        let mut buf = self.alloc::<T>(data.len())?;
+        buf.copy_from_slice(data);
+        Ok(buf)
+    }
+
+    /// The index of the leased slot.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(3).build()?;
+    /// assert_eq!(pool.attach_slot(2)?.slot(), 2);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn slot(&self) -> usize {
+        self.lease.slot().index()
+    }
+
+    /// A handle to the pool this lease belongs to.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// assert_eq!(lease.pool().id(), pool.id());
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn pool(&self) -> Pool<R> {
+        Pool::from_raw(self.lease.pool.clone())
+    }
+
+    /// The counters of the leased slot.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(4).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let _a = lease.alloc::<u8>(1)?;
+    /// assert_eq!(lease.stats().allocations, 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn stats(&self) -> SlotStats {
+        SlotStats::of(self.lease.pool.inner(), self.lease.slot())
+    }
+
+    /// Validates a request against the pool's block geometry.
+    #[inline(always)]
+    fn check_request<T>(&self, len: usize) -> Result<(), Error> {
+        let inner = self.lease.pool.inner();
+        let size = size_of::<T>();
+        if size == 0
+            || len == 0
+            || align_of::<T>() > inner.block_align
+            || len > inner.block_size / size
+        {
+            return Err(request_error::<T>(inner, len));
+        }
+        Ok(())
+    }
+
+    /// A block for this thread: the fast path is one pop from the slot's own stack.
+    #[inline(always)]
+    fn take(&self) -> Result<Taken, Error> {
+        match self.lease.pop() {
+            Some(taken) => Ok(taken),
+            None => self.take_fallback(),
+        }
+    }
+
+    /// The leased slot is empty: count it, then try each fallback pool in turn.
+    #[cold]
+    #[inline(never)]
+    fn take_fallback(&self) -> Result<Taken, Error> {
+        let home = self.lease.slot();
+        home.note_exhausted();
+        let mut next = self.lease.pool.inner().fallback.as_ref();
+        for cell in self.fallbacks.iter() {
+            let Some(pool) = next else { break };
+            let lease = match cell.take() {
+                Some(lease) => Some(lease),
+                None => RawLease::take_any(pool, home.index()).ok(),
+            };
+            if let Some(lease) = lease {
+                let taken = lease.pop();
+                if taken.is_none() {
+                    lease.slot().note_exhausted();
+                }
+                cell.set(Some(lease));
+                if let Some(taken) = taken {
+                    home.note_fallback();
+                    return Ok(taken);
+                }
+            }
+            next = pool.inner().fallback.as_ref();
+        }
+        let inner = self.lease.pool.inner();
+        Err(Error::Exhausted {
+            pool: inner.name.clone(),
+            residency: inner.residency,
+            slot: home.index(),
+            capacity: inner.blocks_per_slot as usize,
+        })
+    }
+
+    /// How a block of `slot` is owned once accepted by this lease: `Some((local generation,
+    /// owner slot))` if the block's pool is this lease's pool or one of its fallbacks.
+    pub(crate) fn adopt(&self, slot: NonNull<Slot>) -> Option<(u64, usize)> {
+        let owner = self.lease.slot().index();
+        if slot == self.lease.slot {
+            return Some((self.lease.generation, owner));
+        }
+        // SAFETY: the caller owns a block of `slot`, which keeps the slot alive
+        // (PoolInner invariant 2).
+        let pool: NonNull<PoolInner> = unsafe { slot.as_ref() }.pool();
+        if self.lease.pool.same_pool(pool) {
+            return Some((NOT_LOCAL, owner));
+        }
+        let mut next = self.lease.pool.inner().fallback.as_ref();
+        for cell in self.fallbacks.iter() {
+            let fallback = next?;
+            let lease = cell.take();
+            let local = lease
+                .as_ref()
+                .filter(|l| l.slot == slot)
+                .map_or(NOT_LOCAL, |l| l.generation);
+            cell.set(lease);
+            if fallback.same_pool(pool) {
+                return Some((local, owner));
+            }
+            next = fallback.inner().fallback.as_ref();
+        }
+        None
+    }
+
+    /// The pool this lease allocates from, untyped.
+    pub(crate) fn raw_pool(&self) -> &RawPool {
+        &self.lease.pool
+    }
+}
+
+/// The error for a request the pool's blocks cannot hold.
+#[cold]
+#[inline(never)]
+fn request_error<T>(inner: &PoolInner, len: usize) -> Error {
+    let type_name = core::any::type_name::<T>();
+    if size_of::<T>() == 0 {
+        Error::ZeroSizedElement { type_name }
+    } else if len == 0 {
+        Error::ZeroLength
+    } else if align_of::<T>() > inner.block_align {
+        Error::Misaligned {
+            type_name,
+            align: align_of::<T>(),
+            block_align: inner.block_align,
+            pool: inner.name.clone(),
+        }
+    } else {
+        Error::TooLarge {
+            requested: len.saturating_mul(size_of::<T>()),
+            block_size: inner.block_size,
+            pool: inner.name.clone(),
+        }
+    }
+}
+
+impl<R: Residency> fmt::Debug for LocalPool<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.lease.pool.inner();
+        f.debug_struct("LocalPool")
+            .field("pool", &inner.name)
+            .field("residency", &inner.residency_label)
+            .field("slot", &self.slot())
+            .finish_non_exhaustive()
+    }
+}

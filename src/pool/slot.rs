@@ -1,0 +1,440 @@
+//! One slot: a pre-allocated region of fixed-size blocks, its owner's free list, and its
+//! remote-free queue.
+//!
+//! Accounting, for each slot at any quiescent moment (checked with `debug_assert!`):
+//!
+//! ```text
+//! capacity = fresh_left + local_free + remote_pending + in_use
+//! where fresh_left     = blocks - fresh          (never handed out)
+//!       local_free     = len                     (on the owner's stack)
+//!       remote_pending = pushed - drained        (freed by other threads, not yet drained)
+//! ```
+//!
+//! Local alloc and free are a pop and a push on the owner's stack: no atomic read-modify-write,
+//! no fence. A remote free is one CAS push onto a Treiber stack of block indices; the owner takes
+//! the whole stack with one `swap` when its own list runs dry. Push-only plus take-all has no ABA
+//! problem (Treiber 1986; the take-all variant is the one mimalloc uses for its thread-free list).
+
+use core::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use super::block::BlockState;
+use super::inner::PoolInner;
+use crate::backing::Region;
+use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
+
+/// End of a chain in the remote queue.
+pub(crate) const NO_BLOCK: u32 = u32::MAX;
+
+/// A lease generation that no lease ever has (lease words start at 2 and only grow).
+pub(crate) const NOT_LOCAL: u64 = 0;
+
+/// The lease word of a slot never leased: even (free), above [`NOT_LOCAL`].
+const FIRST_FREE_WORD: u64 = 2;
+
+/// The side of a slot that only its owner writes.
+struct OwnerSide {
+    /// Even: free. Odd: leased, and the value is that lease's generation.
+    lease: AtomicU64,
+    /// Free block indices, a stack; `stack[..len]` are valid.
+    stack: UnsafeCell<Box<[u32]>>,
+    /// Number of entries on `stack` (written by the owner, read by stats).
+    len: AtomicU32,
+    /// Blocks `fresh..blocks` were never handed out.
+    fresh: AtomicU32,
+    /// Most blocks out of the owner's hands at once.
+    high_water: AtomicU32,
+    /// Blocks handed out, all time.
+    allocations: AtomicU64,
+    /// Remote frees taken back by the owner, all time.
+    drained: AtomicU64,
+    /// Times an allocation found this slot empty.
+    exhausted: AtomicU64,
+    /// Allocations served by a fallback pool because this slot was empty.
+    fallbacks: AtomicU64,
+}
+
+/// The side of a slot that other threads write.
+struct RemoteSide {
+    /// Top of the remote-free stack, or [`NO_BLOCK`].
+    head: AtomicU32,
+    /// Before the pool is orphaned: remote frees pushed, all time. After: the number of pushes
+    /// still to come, negated, so the push that brings it to zero sees `u64::MAX` and knows it
+    /// brought the last block home.
+    pushes: AtomicU64,
+}
+
+/// One pre-allocated region of `blocks` fixed-size blocks, leased by at most one thread.
+///
+/// # Invariants
+/// 0. `base` is the start of `blocks * block_size` bytes inside `region`; block `i` spans
+///    `base + i * block_size ..+ block_size`; blocks never overlap and are `block_align`-aligned.
+/// 1. Each block is in exactly one place: on the owner's stack, in the fresh range, in the
+///    remote queue, or out with exactly one owner (I1). Its `state` word says which.
+/// 2. `stack`, and the writes to the owner-side counters, happen only on the thread that holds
+///    the lease (lease word odd). A lease is taken by a CAS with `Acquire` and given back by a
+///    `Release` store, so each new owner sees everything the previous one wrote.
+/// 3. `next[i]` is meaningful only while block `i` is in the remote queue.
+/// 4. Once the pool is orphaned, the owner side is never touched again.
+/// 5. `pool` points to the `PoolInner` that contains this slot (set once, before sharing).
+pub(crate) struct Slot {
+    own: CachePadded<OwnerSide>,
+    remote: CachePadded<RemoteSide>,
+    index: u32,
+    blocks: u32,
+    block_size: usize,
+    base: NonNull<u8>,
+    next: Box<[AtomicU32]>,
+    state: Box<[AtomicU32]>,
+    pool: NonNull<PoolInner>,
+    region: Region,
+}
+
+// SAFETY: the owner side is only touched under the lease protocol (invariant 2), the remote side
+// only through atomics, and the rest is read-only after construction. The raw pointers are to the
+// region (owned by this slot) and to the containing pool (invariant 5).
+unsafe impl Send for Slot {}
+// SAFETY: as for Send: shared access is either atomic or confined to the lease holder.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// A slot over `region`, every block fresh.
+    pub(crate) fn new(index: usize, blocks: u32, block_size: usize, region: Region) -> Slot {
+        debug_assert!(blocks as usize * block_size <= region.info().bytes);
+        Slot {
+            own: CachePadded::new(OwnerSide {
+                lease: AtomicU64::new(FIRST_FREE_WORD),
+                stack: UnsafeCell::new(vec![0u32; blocks as usize].into_boxed_slice()),
+                len: AtomicU32::new(0),
+                fresh: AtomicU32::new(0),
+                high_water: AtomicU32::new(0),
+                allocations: AtomicU64::new(0),
+                drained: AtomicU64::new(0),
+                exhausted: AtomicU64::new(0),
+                fallbacks: AtomicU64::new(0),
+            }),
+            remote: CachePadded::new(RemoteSide {
+                head: AtomicU32::new(NO_BLOCK),
+                pushes: AtomicU64::new(0),
+            }),
+            index: index as u32,
+            blocks,
+            block_size,
+            base: region.base(),
+            next: (0..blocks).map(|_| AtomicU32::new(NO_BLOCK)).collect(),
+            state: (0..blocks)
+                .map(|_| AtomicU32::new(BlockState::Free.encode()))
+                .collect(),
+            pool: NonNull::dangling(),
+            region,
+        }
+    }
+
+    /// Sets the back pointer to the containing pool (invariant 5); called once, before sharing.
+    pub(crate) fn set_pool(&mut self, pool: NonNull<PoolInner>) {
+        self.pool = pool;
+    }
+
+    /// The containing pool.
+    #[inline(always)]
+    pub(crate) fn pool(&self) -> NonNull<PoolInner> {
+        self.pool
+    }
+
+    /// This slot's index in its pool.
+    #[inline(always)]
+    pub(crate) fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Blocks in this slot.
+    pub(crate) fn blocks(&self) -> u32 {
+        self.blocks
+    }
+
+    /// The region behind this slot.
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Address of block `index`, derived from the region base (keeps its provenance).
+    #[inline(always)]
+    pub(crate) fn block_ptr(&self, index: u32) -> NonNull<u8> {
+        debug_assert!(index < self.blocks);
+        // SAFETY: invariant 0: `index < blocks`, so the offset stays inside the region.
+        unsafe { self.base.add(index as usize * self.block_size) }
+    }
+
+    /// Records a block's state.
+    #[inline(always)]
+    pub(crate) fn set_state(&self, index: u32, state: BlockState) {
+        self.state[index as usize].store(state.encode(), Ordering::Relaxed);
+    }
+
+    /// A block's recorded state.
+    pub(crate) fn state(&self, index: u32) -> Option<BlockState> {
+        BlockState::decode(self.state.get(index as usize)?.load(Ordering::Relaxed))
+    }
+
+    // ----- leasing ---------------------------------------------------------------------------
+
+    /// Takes the lease if the slot is free; returns the new lease generation.
+    pub(crate) fn try_lease(&self) -> Option<u64> {
+        let word = self.own.lease.load(Ordering::Relaxed);
+        if word & 1 == 1 {
+            return None;
+        }
+        self.own
+            .lease
+            .compare_exchange(word, word + 1, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| word + 1)
+    }
+
+    /// Gives the lease `generation` back.
+    pub(crate) fn release_lease(&self, generation: u64) {
+        debug_assert_eq!(self.own.lease.load(Ordering::Relaxed), generation);
+        self.own.lease.store(generation + 1, Ordering::Release);
+    }
+
+    /// Whether lease `generation` is the current lease.
+    ///
+    /// A `Relaxed` load suffices: the caller asks about a lease taken on its own thread, and
+    /// the only writes that could change the answer are that thread's own release (which it
+    /// always sees) or attaches that happen after it (which can only make the answer `false`).
+    #[inline(always)]
+    pub(crate) fn holds_lease(&self, generation: u64) -> bool {
+        self.own.lease.load(Ordering::Relaxed) == generation
+    }
+
+    /// Whether some thread leases this slot now.
+    pub(crate) fn is_leased(&self) -> bool {
+        self.own.lease.load(Ordering::Relaxed) & 1 == 1
+    }
+
+    // ----- owner side ------------------------------------------------------------------------
+
+    /// Pops a free block from the owner's stack.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    #[inline]
+    pub(crate) unsafe fn pop_local(&self) -> Option<u32> {
+        let len = self.own.len.load(Ordering::Relaxed);
+        if len == 0 {
+            return None;
+        }
+        let top = len - 1;
+        let block = self.own.stack.with(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &*stack };
+            stack[top as usize]
+        });
+        self.own.len.store(top, Ordering::Relaxed);
+        self.note_alloc(block, top);
+        Some(block)
+    }
+
+    /// Pushes a block given up on the owner's thread.
+    ///
+    /// # Safety
+    /// 1. The calling thread holds this slot's lease (invariant 2).
+    /// 2. `block` is out of the pool and the caller gives it up.
+    #[inline]
+    pub(crate) unsafe fn push_local(&self, block: u32) {
+        self.set_state(block, BlockState::Free);
+        let len = self.own.len.load(Ordering::Relaxed);
+        self.own.stack.with_mut(|stack| {
+            // SAFETY: caller's promise 1 (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &mut *stack };
+            stack[len as usize] = block;
+        });
+        self.own.len.store(len + 1, Ordering::Relaxed);
+    }
+
+    /// Bookkeeping of one allocation: counts, state, high-water mark.
+    #[inline(always)]
+    fn note_alloc(&self, block: u32, len_after: u32) {
+        bump(&self.own.allocations);
+        self.set_state(block, BlockState::Owned { slot: self.index() });
+        let out = self.own.fresh.load(Ordering::Relaxed) - len_after;
+        if out > self.own.high_water.load(Ordering::Relaxed) {
+            self.own.high_water.store(out, Ordering::Relaxed);
+        }
+    }
+
+    /// The slow path of an allocation: a never-used block, else everything other threads freed.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn refill(&self) -> Option<u32> {
+        let fresh = self.own.fresh.load(Ordering::Relaxed);
+        if fresh < self.blocks {
+            self.own.fresh.store(fresh + 1, Ordering::Relaxed);
+            let len = self.own.len.load(Ordering::Relaxed);
+            self.note_alloc(fresh, len);
+            return Some(fresh);
+        }
+        // SAFETY: caller's promise, passed on.
+        if unsafe { self.drain_remote() } == 0 {
+            return None;
+        }
+        // SAFETY: caller's promise, passed on.
+        unsafe { self.pop_local() }
+    }
+
+    /// Takes every remote free in one swap and moves it onto the owner's stack.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    pub(crate) unsafe fn drain_remote(&self) -> u32 {
+        if self.remote.head.load(Ordering::Relaxed) == NO_BLOCK {
+            return 0;
+        }
+        // Acquire pairs with the Release of every push's CAS (they form one release sequence on
+        // `head`), so each pushed block's `next` link is visible below.
+        let mut head = self.remote.head.swap(NO_BLOCK, Ordering::Acquire);
+        let len = self.own.len.load(Ordering::Relaxed);
+        let mut taken = 0u32;
+        self.own.stack.with_mut(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &mut *stack };
+            while head != NO_BLOCK {
+                stack[(len + taken) as usize] = head;
+                taken += 1;
+                head = self.next[head as usize].load(Ordering::Relaxed);
+            }
+        });
+        self.own.len.store(len + taken, Ordering::Relaxed);
+        self.own.drained.store(
+            self.own.drained.load(Ordering::Relaxed) + u64::from(taken),
+            Ordering::Relaxed,
+        );
+        taken
+    }
+
+    /// Counts an allocation that found this slot empty.
+    pub(crate) fn note_exhausted(&self) {
+        bump(&self.own.exhausted);
+    }
+
+    /// Counts an allocation that a fallback pool served for this slot.
+    pub(crate) fn note_fallback(&self) {
+        bump(&self.own.fallbacks);
+    }
+
+    // ----- any thread ------------------------------------------------------------------------
+
+    /// Returns a block to its home slot from any thread: one lock-free push.
+    ///
+    /// If the pool has been orphaned and this push brings its slot's last block home, it tells
+    /// the pool, which frees itself once every slot is home.
+    ///
+    /// # Safety
+    /// 1. `slot` points to a live slot (true while any of its blocks is out: PoolInner
+    ///    invariant 2).
+    /// 2. `block` belongs to it, is out of the pool, and the caller gives it up.
+    pub(crate) unsafe fn free_remote(slot: NonNull<Slot>, block: u32) {
+        let last = {
+            // SAFETY: promise 1. The reference ends before the pool can be freed: nothing frees
+            // it while this block is not yet counted home, and it is counted by the `fetch_add`
+            // below, after which only the thread that saw `u64::MAX` touches the pool.
+            let this = unsafe { slot.as_ref() };
+            this.set_state(block, BlockState::Free);
+            let mut head = this.remote.head.load(Ordering::Relaxed);
+            loop {
+                this.next[block as usize].store(head, Ordering::Relaxed);
+                match this.remote.head.compare_exchange_weak(
+                    head,
+                    block,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => head = now,
+                }
+            }
+            this.remote.pushes.fetch_add(1, Ordering::AcqRel) == u64::MAX
+        };
+        if last {
+            // SAFETY: promise 1 and invariant 5: the pool is live (this slot was not yet home),
+            // and this thread brought the slot's last block home after the orphaning.
+            let pool = unsafe { slot.as_ref() }.pool();
+            // SAFETY: the slot is home; `PoolInner::slot_home` is called once per slot.
+            unsafe { PoolInner::slot_home(pool) }
+        }
+    }
+
+    /// Marks the slot orphaned (no lease exists or will exist) and reports whether every block
+    /// is already home. Otherwise, the remote push that brings the last block home reports it.
+    ///
+    /// # Safety
+    /// Called once, by the thread that dropped the pool's last handle (so no lease exists and
+    /// every owner-side write happened before this call).
+    pub(crate) unsafe fn orphan(&self) -> bool {
+        let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
+        let len = u64::from(self.own.len.load(Ordering::Relaxed));
+        let drained = self.own.drained.load(Ordering::Relaxed);
+        // Every block not on the stack and not fresh comes home by a remote push, some of them
+        // already pushed: the total number of pushes there will ever be.
+        let total_pushes = fresh - len + drained;
+        let mut pushed = self.remote.pushes.load(Ordering::Acquire);
+        loop {
+            debug_assert!(
+                pushed <= total_pushes,
+                "slot {}: more remote frees than blocks out",
+                self.index
+            );
+            let still_out = total_pushes - pushed;
+            if still_out == 0 {
+                return true;
+            }
+            match self.remote.pushes.compare_exchange(
+                pushed,
+                still_out.wrapping_neg(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return false,
+                Err(now) => pushed = now,
+            }
+        }
+    }
+
+    // ----- stats -----------------------------------------------------------------------------
+
+    /// A snapshot of the counters (see the module docs for the accounting).
+    pub(crate) fn counters(&self) -> SlotCounters {
+        let relaxed = Ordering::Relaxed;
+        SlotCounters {
+            blocks: u64::from(self.blocks),
+            fresh: u64::from(self.own.fresh.load(relaxed)),
+            len: u64::from(self.own.len.load(relaxed)),
+            high_water: u64::from(self.own.high_water.load(relaxed)),
+            allocations: self.own.allocations.load(relaxed),
+            drained: self.own.drained.load(relaxed),
+            pushed: self.remote.pushes.load(relaxed),
+            exhausted: self.own.exhausted.load(relaxed),
+            fallbacks: self.own.fallbacks.load(relaxed),
+            leased: self.is_leased(),
+        }
+    }
+}
+
+/// Raw counters of one slot, read without stopping its owner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlotCounters {
+    pub blocks: u64,
+    pub fresh: u64,
+    pub len: u64,
+    pub high_water: u64,
+    pub allocations: u64,
+    pub drained: u64,
+    pub pushed: u64,
+    pub exhausted: u64,
+    pub fallbacks: u64,
+    pub leased: bool,
+}
