@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::capability::Capability;
-use crate::pool::{BlockRef, BlockState, Taken};
+use crate::pool::{BlockRef, BlockState, Slot};
 use crate::residency::Residency;
 
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
@@ -51,21 +51,24 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
     /// A buffer over a block just handed to a lease.
     ///
     /// # Safety
-    /// 1. `taken` names a block the caller owns alone and gives to the buffer, of a pool with
-    ///    residency `R`, taken on the calling thread by the lease `taken.local_gen`.
+    /// 1. Block `block` of `slot` is owned by the caller alone, who gives it to the buffer; its
+    ///    pool has residency `R`; `local_gen` is `NOT_LOCAL` or the generation of the lease on
+    ///    `slot` held by the calling thread.
     /// 2. `len >= 1` and `len` elements of `T` fit in a block, aligned.
     #[inline(always)]
-    pub(crate) unsafe fn from_taken(taken: Taken, len: usize) -> Self {
-        let block = BlockRef {
-            slot: taken.slot,
-            index: taken.block,
-        };
-        let ptr = block.slot().block_ptr(taken.block).cast::<T>();
+    pub(crate) unsafe fn from_block(
+        slot: NonNull<Slot>,
+        block: u32,
+        len: usize,
+        local_gen: u64,
+    ) -> Self {
+        let block = BlockRef { slot, index: block };
+        let ptr = block.slot().block_ptr(block.index).cast::<T>();
         SharedBuffer {
             ptr,
             len,
             block,
-            local_gen: taken.local_gen,
+            local_gen,
             _marker: PhantomData,
         }
     }

@@ -4,7 +4,12 @@ use umrf::residency::CpuLocal;
 use umrf::{AcceptErrorKind, Capability, Pool, Transferable};
 
 fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder().block_size(1024).blocks_per_slot(blocks).slots(slots).build().unwrap()
+    Pool::<CpuLocal>::builder()
+        .block_size(1024)
+        .blocks_per_slot(blocks)
+        .slots(slots)
+        .build()
+        .unwrap()
 }
 
 fn assert_send<T: Send>() {}
@@ -46,13 +51,29 @@ fn accepted_on_another_slot_the_buffer_frees_remotely_to_its_home() {
     .unwrap();
     let s = p.slot_stats(0).unwrap();
     assert_eq!((s.local_frees, s.remote_frees, s.remote_pending), (0, 1, 1));
-    assert_eq!(p.slot_stats(1).unwrap().allocations, 0, "slot 1 never allocated");
+    assert_eq!(
+        p.slot_stats(1).unwrap().allocations,
+        0,
+        "slot 1 never allocated"
+    );
 }
 
 #[test]
 fn a_refused_capability_is_handed_back_intact() {
-    let a = Pool::<CpuLocal>::builder().name("a").block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
-    let b = Pool::<CpuLocal>::builder().name("b").block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
+    let a = Pool::<CpuLocal>::builder()
+        .name("a")
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
+    let b = Pool::<CpuLocal>::builder()
+        .name("b")
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
     let (la, lb) = (a.attach().unwrap(), b.attach().unwrap());
     let cap = la.alloc_from_slice(&[3u32, 4]).unwrap().into_capability();
     let err = cap.accept(&lb).unwrap_err();
@@ -86,7 +107,11 @@ fn a_capability_from_a_fallback_pool_is_accepted_by_a_lease_of_the_primary() {
     let m = main.clone();
     std::thread::spawn(move || {
         let there = m.attach_slot(1).unwrap();
-        drop(from_spare.accept(&there).expect("a lease of the primary accepts fallback blocks"));
+        drop(
+            from_spare
+                .accept(&there)
+                .expect("a lease of the primary accepts fallback blocks"),
+        );
     })
     .join()
     .unwrap();
@@ -101,7 +126,9 @@ fn dropping_an_unaccepted_capability_returns_the_block() {
     let cap = lease.alloc::<u8>(1).unwrap().into_capability();
     assert!(lease.alloc::<u8>(1).is_err());
     drop(cap);
-    let held = lease.alloc::<u8>(1).expect("the dropped capability's block was drained and reused");
+    let held = lease
+        .alloc::<u8>(1)
+        .expect("the dropped capability's block was drained and reused");
     assert!(format!("{:?}", lease.alloc::<u8>(1)).contains("Exhausted"));
     drop(held);
 }

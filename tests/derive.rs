@@ -18,10 +18,24 @@ struct CapacityTier {}
 
 #[test]
 fn residency_derive_copies_the_strategy_under_its_own_name() {
-    assert_eq!((Staging::NAME, Staging::STRATEGY), ("staging", Strategy::Hugepage));
-    assert_eq!((Far::NAME, Far::STRATEGY), ("Far", Strategy::Numa { node: 3 }));
-    assert_eq!((CapacityTier::NAME, CapacityTier::STRATEGY), ("capacity-tier", Strategy::Cxl));
-    let pool = Pool::<Staging>::builder().block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
+    assert_eq!(
+        (Staging::NAME, Staging::STRATEGY),
+        ("staging", Strategy::Hugepage)
+    );
+    assert_eq!(
+        (Far::NAME, Far::STRATEGY),
+        ("Far", Strategy::Numa { node: 3 })
+    );
+    assert_eq!(
+        (CapacityTier::NAME, CapacityTier::STRATEGY),
+        ("capacity-tier", Strategy::Cxl)
+    );
+    let pool = Pool::<Staging>::builder()
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
     assert_eq!(pool.residency_name(), "staging");
     assert_eq!(pool.backing()[0].strategy, Strategy::Hugepage);
 }
@@ -29,7 +43,10 @@ fn residency_derive_copies_the_strategy_under_its_own_name() {
 #[derive(Message)]
 enum Event<T> {
     Tick,
-    Data { seq: u64, payload: Capability<u8, CpuLocal> },
+    Data {
+        seq: u64,
+        payload: Capability<u8, CpuLocal>,
+    },
     Custom(T),
 }
 
@@ -37,11 +54,20 @@ enum Event<T> {
 fn message_derive_carries_capabilities_through_a_mailbox() {
     fn transferable<M: Transferable>() {}
     transferable::<Event<String>>();
-    let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(2).slots(2).build().unwrap();
+    let pool = Pool::<CpuLocal>::builder()
+        .block_size(64)
+        .blocks_per_slot(2)
+        .slots(2)
+        .build()
+        .unwrap();
     let (tx, rx) = umrf::mailbox::<Event<String>>(4);
     let lease = pool.attach().unwrap();
     tx.send(Event::Tick).unwrap();
-    tx.send(Event::Data { seq: 1, payload: lease.alloc_from_slice(b"hi").unwrap().into_capability() }).unwrap();
+    tx.send(Event::Data {
+        seq: 1,
+        payload: lease.alloc_from_slice(b"hi").unwrap().into_capability(),
+    })
+    .unwrap();
     tx.send(Event::Custom("done".into())).unwrap();
     let q = pool.clone();
     let seen = std::thread::spawn(move || {
@@ -50,7 +76,9 @@ fn message_derive_carries_capabilities_through_a_mailbox() {
         while let Ok(event) = rx.try_recv() {
             seen.push(match event {
                 Event::Tick => "tick".to_string(),
-                Event::Data { seq, payload } => format!("{seq}:{:?}", &payload.accept(&there).unwrap()[..]),
+                Event::Data { seq, payload } => {
+                    format!("{seq}:{:?}", &payload.accept(&there).unwrap()[..])
+                }
                 Event::Custom(s) => s,
             });
         }

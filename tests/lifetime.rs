@@ -5,22 +5,34 @@ use umrf::residency::CpuLocal;
 use umrf::{Pool, SharedBuffer};
 
 fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(blocks).slots(slots).build().unwrap()
+    Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(blocks)
+        .slots(slots)
+        .build()
+        .unwrap()
 }
 
 /// Whether `addr` lies in a mapping of this process (Linux `/proc/self/maps`).
 fn is_mapped(addr: usize) -> bool {
-    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps is readable on Linux");
+    let maps =
+        std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps is readable on Linux");
     maps.lines().any(|line| {
         let range = line.split_whitespace().next().unwrap();
         let (lo, hi) = range.split_once('-').unwrap();
-        let (lo, hi) = (usize::from_str_radix(lo, 16).unwrap(), usize::from_str_radix(hi, 16).unwrap());
+        let (lo, hi) = (
+            usize::from_str_radix(lo, 16).unwrap(),
+            usize::from_str_radix(hi, 16).unwrap(),
+        );
         (lo..hi).contains(&addr)
     })
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "reads /proc; Miri checks the same release through its leak report")]
+#[cfg_attr(
+    miri,
+    ignore = "reads /proc; Miri checks the same release through its leak report"
+)]
 fn region_stays_mapped_until_the_last_buffer_comes_home() {
     let p = pool(4, 1);
     let lease = p.attach().unwrap();
@@ -33,9 +45,15 @@ fn region_stays_mapped_until_the_last_buffer_comes_home() {
     assert_eq!(a[4095], 7);
     assert!(is_mapped(addr));
     drop(a);
-    assert!(is_mapped(addr), "one block (in the capability) is still out");
+    assert!(
+        is_mapped(addr),
+        "one block (in the capability) is still out"
+    );
     std::thread::spawn(move || drop(b)).join().unwrap();
-    assert!(!is_mapped(addr), "the region is unmapped once every block is home");
+    assert!(
+        !is_mapped(addr),
+        "the region is unmapped once every block is home"
+    );
 }
 
 #[test]
@@ -115,5 +133,8 @@ fn a_worker_that_panics_while_holding_buffers_returns_them_on_unwind() {
     assert!(outcome.is_err());
     let s = p.stats();
     assert_eq!((s.allocations(), s.in_use()), (2, 0));
-    assert!(p.attach_slot(0).is_ok() && p.attach_slot(1).is_ok(), "the lease was given back on unwind");
+    assert!(
+        p.attach_slot(0).is_ok() && p.attach_slot(1).is_ok(),
+        "the lease was given back on unwind"
+    );
 }

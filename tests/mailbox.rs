@@ -59,7 +59,12 @@ fn capacity_is_exact_for_any_size_across_many_laps() {
 #[test]
 fn out_of_range_capacities_are_clamped_or_refused() {
     assert_eq!(mailbox::<u8>(0).0.capacity(), 1);
-    assert!(try_mailbox::<u8>(0).unwrap_err().to_string().contains("out of range"));
+    assert!(
+        try_mailbox::<u8>(0)
+            .unwrap_err()
+            .to_string()
+            .contains("out of range")
+    );
     assert!(try_mailbox::<u8>(umrf::mailbox::MAX_CAPACITY + 1).is_err());
 }
 
@@ -112,7 +117,10 @@ fn many_producers_deliver_every_message_once() {
 fn time_limits_expire_and_hand_the_message_back() {
     let (tx, rx) = mailbox::<u8>(1);
     let start = Instant::now();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(30)), Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(30)),
+        Err(RecvTimeoutError::Timeout)
+    );
     assert!(start.elapsed() >= Duration::from_millis(30));
     tx.send(1).unwrap();
     match tx.send_timeout(2, Duration::from_millis(30)) {
@@ -132,16 +140,29 @@ fn disconnection_is_reported_both_ways_and_hands_messages_back() {
     assert!(!rx.is_disconnected());
     drop(tx2);
     assert!(rx.is_disconnected());
-    assert_eq!(rx.recv().as_deref(), Ok("queued"), "queued messages outlive the senders");
+    assert_eq!(
+        rx.recv().as_deref(),
+        Ok("queued"),
+        "queued messages outlive the senders"
+    );
     assert_eq!(rx.recv(), Err(umrf::mailbox::RecvError));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)), Err(RecvTimeoutError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
 
     let (tx, rx) = mailbox::<String>(1);
     drop(rx);
     assert!(tx.is_disconnected());
     assert_eq!(tx.send("lost?".into()).unwrap_err().into_inner(), "lost?");
-    assert!(matches!(tx.try_send("x".into()), Err(TrySendError::Disconnected(_))));
-    assert!(matches!(tx.send_timeout("y".into(), Duration::from_secs(1)), Err(SendTimeoutError::Disconnected(_))));
+    assert!(matches!(
+        tx.try_send("x".into()),
+        Err(TrySendError::Disconnected(_))
+    ));
+    assert!(matches!(
+        tx.send_timeout("y".into(), Duration::from_secs(1)),
+        Err(SendTimeoutError::Disconnected(_))
+    ));
 }
 
 #[test]
@@ -195,11 +216,17 @@ fn messages_left_when_both_ends_go_are_dropped() {
 
 #[test]
 fn capabilities_queued_in_a_dropped_mailbox_go_home() {
-    let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(4).slots(1).build().unwrap();
+    let pool = Pool::<CpuLocal>::builder()
+        .block_size(64)
+        .blocks_per_slot(4)
+        .slots(1)
+        .build()
+        .unwrap();
     let lease = pool.attach().unwrap();
     let (tx, rx) = mailbox::<Capability<u8, CpuLocal>>(4);
     for _ in 0..4 {
-        tx.send(lease.alloc::<u8>(1).unwrap().into_capability()).unwrap();
+        tx.send(lease.alloc::<u8>(1).unwrap().into_capability())
+            .unwrap();
     }
     assert_eq!(pool.stats().in_use(), 4);
     drop(rx);

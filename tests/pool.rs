@@ -4,7 +4,12 @@ use umrf::residency::{CpuLocal, Hugepage};
 use umrf::{BlockState, Error, Exhaustion, Pool};
 
 fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(blocks).slots(slots).build().unwrap()
+    Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(blocks)
+        .slots(slots)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -13,8 +18,17 @@ fn builder_rejects_every_bad_setting_with_a_reason() {
         (Pool::builder().block_size(0), "block_size is 0"),
         (Pool::builder().blocks_per_slot(0), "blocks_per_slot is 0"),
         (Pool::builder().slots(0), "slots is 0"),
-        (Pool::builder().blocks_per_slot(u32::MAX as usize), "blocks_per_slot"),
-        (Pool::builder().block_size(1 << 40).blocks_per_slot(1 << 20).slots(1 << 10), "overflows"),
+        (
+            Pool::builder().blocks_per_slot(u32::MAX as usize),
+            "blocks_per_slot",
+        ),
+        (
+            Pool::builder()
+                .block_size(1 << 40)
+                .blocks_per_slot(1 << 20)
+                .slots(1 << 10),
+            "overflows",
+        ),
     ];
     for (builder, expected) in cases {
         match builder.build() {
@@ -22,18 +36,40 @@ fn builder_rejects_every_bad_setting_with_a_reason() {
             other => panic!("expected InvalidConfig containing {expected:?}, got {other:?}"),
         }
     }
-    let too_many_slots = Pool::<CpuLocal>::builder().slots((1 << 24) + 1).build().unwrap_err();
-    assert!(too_many_slots.to_string().contains("too many"), "{too_many_slots}");
+    let too_many_slots = Pool::<CpuLocal>::builder()
+        .slots((1 << 24) + 1)
+        .build()
+        .unwrap_err();
+    assert!(
+        too_many_slots.to_string().contains("too many"),
+        "{too_many_slots}"
+    );
 }
 
 #[test]
 fn block_size_rounds_up_to_the_cache_line_and_defaults_follow_the_machine() {
-    let p = Pool::<CpuLocal>::builder().block_size(100).blocks_per_slot(2).slots(1).build().unwrap();
+    let p = Pool::<CpuLocal>::builder()
+        .block_size(100)
+        .blocks_per_slot(2)
+        .slots(1)
+        .build()
+        .unwrap();
     assert_eq!(p.block_size(), 128);
-    assert_eq!(p.block_align(), 128, "blocks at multiples of 128 from a page-aligned base");
-    let defaults = Pool::<CpuLocal>::builder().blocks_per_slot(2).build().unwrap();
+    assert_eq!(
+        p.block_align(),
+        128,
+        "blocks at multiples of 128 from a page-aligned base"
+    );
+    let defaults = Pool::<CpuLocal>::builder()
+        .blocks_per_slot(2)
+        .build()
+        .unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
-    assert!(defaults.slots() >= cpus, "one slot per online CPU: {} < {cpus}", defaults.slots());
+    assert!(
+        defaults.slots() >= cpus,
+        "one slot per online CPU: {} < {cpus}",
+        defaults.slots()
+    );
     assert_eq!(defaults.block_size(), 4096);
     assert_eq!(defaults.block_align(), 4096);
 }
@@ -44,9 +80,22 @@ fn attach_takes_free_slots_and_refuses_busy_or_missing_ones() {
     let a = p.attach().unwrap();
     let b = p.attach().unwrap();
     assert_ne!(a.slot(), b.slot());
-    assert!(matches!(p.attach(), Err(Error::NoFreeSlot { slots: 2, .. })));
-    assert!(matches!(p.attach_slot(a.slot()), Err(Error::SlotBusy { .. })));
-    assert!(matches!(p.attach_slot(7), Err(Error::NoSuchSlot { slot: 7, slots: 2, .. })));
+    assert!(matches!(
+        p.attach(),
+        Err(Error::NoFreeSlot { slots: 2, .. })
+    ));
+    assert!(matches!(
+        p.attach_slot(a.slot()),
+        Err(Error::SlotBusy { .. })
+    ));
+    assert!(matches!(
+        p.attach_slot(7),
+        Err(Error::NoSuchSlot {
+            slot: 7,
+            slots: 2,
+            ..
+        })
+    ));
     let freed = a.slot();
     drop(a);
     assert_eq!(p.attach_slot(freed).unwrap().slot(), freed);
@@ -81,20 +130,42 @@ struct Wide([u8; 128]);
 
 #[test]
 fn requests_the_blocks_cannot_hold_are_errors_that_say_why() {
-    let p = Pool::<CpuLocal>::builder().name("geo").block_size(64).blocks_per_slot(2).slots(1).build().unwrap();
+    let p = Pool::<CpuLocal>::builder()
+        .name("geo")
+        .block_size(64)
+        .blocks_per_slot(2)
+        .slots(1)
+        .build()
+        .unwrap();
     let lease = p.attach().unwrap();
     assert!(matches!(lease.alloc::<u8>(0), Err(Error::ZeroLength)));
-    assert!(matches!(lease.alloc::<()>(3), Err(Error::ZeroSizedElement { .. })));
+    assert!(matches!(
+        lease.alloc::<()>(3),
+        Err(Error::ZeroSizedElement { .. })
+    ));
     match lease.alloc::<u32>(17) {
-        Err(Error::TooLarge { requested: 68, block_size: 64, pool }) => assert_eq!(pool.as_str(), "geo"),
+        Err(Error::TooLarge {
+            requested: 68,
+            block_size: 64,
+            pool,
+        }) => assert_eq!(pool.as_str(), "geo"),
         other => panic!("{other:?}"),
     }
     match lease.alloc::<u64>(usize::MAX) {
-        Err(Error::TooLarge { requested: usize::MAX, .. }) => {}
+        Err(Error::TooLarge {
+            requested: usize::MAX,
+            ..
+        }) => {}
         other => panic!("overflowing request: {other:?}"),
     }
     match lease.alloc::<Wide>(1) {
-        Err(e @ Error::Misaligned { align: 128, block_align: 64, .. }) => {
+        Err(
+            e @ Error::Misaligned {
+                align: 128,
+                block_align: 64,
+                ..
+            },
+        ) => {
             assert!(e.to_string().contains("multiple of 128"), "{e}")
         }
         other => panic!("{other:?}"),
@@ -106,7 +177,12 @@ fn requests_the_blocks_cannot_hold_are_errors_that_say_why() {
 
 #[test]
 fn a_full_block_and_an_aligned_wide_type_fit() {
-    let p = Pool::<CpuLocal>::builder().block_size(256).blocks_per_slot(1).slots(1).build().unwrap();
+    let p = Pool::<CpuLocal>::builder()
+        .block_size(256)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
     let lease = p.attach().unwrap();
     let mut buf = lease.alloc_zeroed::<Wide>(2).unwrap();
     assert_eq!(buf.as_ptr() as usize % 128, 0);
@@ -121,17 +197,39 @@ fn exhaustion_is_an_error_and_loses_nothing() {
     let lease = p.attach().unwrap();
     let held: Vec<_> = (0..3).map(|_| lease.alloc::<u8>(1).unwrap()).collect();
     let err = lease.alloc::<u8>(1).unwrap_err();
-    assert!(matches!(err, Error::Exhausted { slot: 0, capacity: 3, .. }), "{err:?}");
-    assert!(err.to_string().contains("fallback pool"), "the message says what to do: {err}");
+    assert!(
+        matches!(
+            err,
+            Error::Exhausted {
+                slot: 0,
+                capacity: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("fallback pool"),
+        "the message says what to do: {err}"
+    );
     assert_eq!(p.stats().exhaustion_events(), 1);
     drop(held);
-    assert!(lease.alloc::<u8>(1).is_ok(), "blocks came back after the failure");
+    assert!(
+        lease.alloc::<u8>(1).is_ok(),
+        "blocks came back after the failure"
+    );
     assert_eq!(p.stats().in_use(), 0);
 }
 
 #[test]
 fn exhaustion_falls_back_along_a_chain_of_pools() {
-    let last = Pool::<Hugepage>::builder().name("last").block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
+    let last = Pool::<Hugepage>::builder()
+        .name("last")
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
     let middle = Pool::<Hugepage>::builder()
         .name("middle")
         .block_size(64)
@@ -153,14 +251,26 @@ fn exhaustion_falls_back_along_a_chain_of_pools() {
     let b = lease.alloc::<u8>(1).unwrap();
     let c = lease.alloc::<u8>(1).unwrap();
     assert!(matches!(lease.alloc::<u8>(1), Err(Error::Exhausted { .. })));
-    assert_eq!([first.stats().in_use(), middle.stats().in_use(), last.stats().in_use()], [1, 1, 1]);
+    assert_eq!(
+        [
+            first.stats().in_use(),
+            middle.stats().in_use(),
+            last.stats().in_use()
+        ],
+        [1, 1, 1]
+    );
     assert_eq!(first.stats().fallback_allocations(), 2);
     assert_eq!(first.stats().exhaustion_events(), 3);
     // Fallback blocks go home to their own pools, locally: the lease holds their slots.
     drop((a, b, c));
     for p in [&first, &middle, &last] {
         let s = p.stats();
-        assert_eq!((s.in_use(), s.local_frees(), s.remote_frees()), (0, 1, 0), "{}", p.name());
+        assert_eq!(
+            (s.in_use(), s.local_frees(), s.remote_frees()),
+            (0, 1, 0),
+            "{}",
+            p.name()
+        );
     }
     // The fallback leases were given back with the primary lease.
     drop(lease);
@@ -189,11 +299,21 @@ fn stats_follow_every_kind_of_free_and_satisfy_the_accounting() {
     let p = pool(8, 2);
     let lease = p.attach_slot(0).unwrap();
     let local = lease.alloc::<u8>(10).unwrap();
-    let remote: Vec<_> = (0..3).map(|_| lease.alloc::<u8>(10).unwrap().into_capability()).collect();
+    let remote: Vec<_> = (0..3)
+        .map(|_| lease.alloc::<u8>(10).unwrap().into_capability())
+        .collect();
     drop(local);
     std::thread::spawn(move || drop(remote)).join().unwrap();
     let s = p.slot_stats(0).unwrap();
-    assert_eq!((s.allocations, s.local_frees, s.remote_frees, s.remote_pending), (4, 1, 3, 3));
+    assert_eq!(
+        (
+            s.allocations,
+            s.local_frees,
+            s.remote_frees,
+            s.remote_pending
+        ),
+        (4, 1, 3, 3)
+    );
     assert_eq!((s.in_use, s.free, s.high_water), (0, 8, 4));
     assert_eq!(s.capacity, s.free + s.in_use);
     assert_eq!(s.allocations, s.local_frees + s.remote_frees + s.in_use);
@@ -215,7 +335,12 @@ fn stats_follow_every_kind_of_free_and_satisfy_the_accounting() {
 #[test]
 fn fragmentation_counts_only_region_slack_that_no_block_can_use() {
     // 3 blocks of 3008 bytes = 9024 bytes in a 12288-byte region: 3264 bytes of slack.
-    let p = Pool::<CpuLocal>::builder().block_size(3000).blocks_per_slot(3).slots(1).build().unwrap();
+    let p = Pool::<CpuLocal>::builder()
+        .block_size(3000)
+        .blocks_per_slot(3)
+        .slots(1)
+        .build()
+        .unwrap();
     let page = p.backing()[0].page_size;
     if page != 4096 {
         eprintln!("SKIPPED: slack figures assume 4 KiB pages, this machine has {page}");
@@ -264,10 +389,22 @@ fn contents_are_initialised_zero_then_kept_until_reuse() {
     buf.fill(0xdead_beef);
     drop(buf);
     let reused = lease.alloc::<u64>(512).unwrap();
-    assert!(reused.iter().all(|&x| x == 0xdead_beef), "alloc does not clear");
+    assert!(
+        reused.iter().all(|&x| x == 0xdead_beef),
+        "alloc does not clear"
+    );
     drop(reused);
-    assert!(lease.alloc_zeroed::<u64>(512).unwrap().iter().all(|&x| x == 0));
-    assert_eq!(&lease.alloc_from_slice(&[1u8, 2, 3]).unwrap()[..], &[1, 2, 3]);
+    assert!(
+        lease
+            .alloc_zeroed::<u64>(512)
+            .unwrap()
+            .iter()
+            .all(|&x| x == 0)
+    );
+    assert_eq!(
+        &lease.alloc_from_slice(&[1u8, 2, 3]).unwrap()[..],
+        &[1, 2, 3]
+    );
 }
 
 #[test]
@@ -285,11 +422,41 @@ fn backing_reports_what_was_obtained() {
 
 #[test]
 fn names_ids_and_debug_output_identify_the_pool() {
-    let p = Pool::<umrf::residency::Node0>::builder().block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
+    let p = Pool::<umrf::residency::Node0>::builder()
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
     assert_eq!(p.residency_name(), "NumaNode<0>");
     assert!(p.name().as_str().starts_with("NumaNode<0>-"));
     let q = pool(1, 1);
     assert_ne!(p.id(), q.id());
     let debug = format!("{q:?} {:?}", q.attach().unwrap());
-    assert!(debug.contains("Pool") && debug.contains("LocalPool") && debug.contains("CpuLocal"), "{debug}");
+    assert!(
+        debug.contains("Pool") && debug.contains("LocalPool") && debug.contains("CpuLocal"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_fallback_pool_with_smaller_blocks_is_refused() {
+    let small = Pool::<CpuLocal>::builder()
+        .name("small")
+        .block_size(64)
+        .blocks_per_slot(4)
+        .slots(1)
+        .build()
+        .unwrap();
+    let err = Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(1)
+        .slots(1)
+        .exhaustion(Exhaustion::Fallback(small))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { ref reason } if reason.contains("fallback pool `small`")),
+        "{err}"
+    );
 }

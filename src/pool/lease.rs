@@ -155,11 +155,35 @@ impl<R: Residency> LocalPool<R> {
     /// ```
     #[inline]
     pub fn alloc<T: Pod>(&self, len: usize) -> Result<SharedBuffer<T, R>, Error> {
-        self.check_request::<T>(len)?;
-        let taken = self.take()?;
-        // SAFETY: `take` hands this lease a block it owns alone (Slot invariant 1), in a pool
-        // of residency R, and `check_request` proved `len` `T`s fit in it, aligned.
-        Ok(unsafe { SharedBuffer::from_taken(taken, len) })
+        // Every failure below is built inline, and the slow path returns a small value: no
+        // call on this path writes into the returned `Result`, so it stays in registers.
+        let inner = self.lease.pool.inner();
+        let size = size_of::<T>();
+        if size == 0
+            || len == 0
+            || align_of::<T>() > inner.block_align
+            || len > inner.block_size / size
+        {
+            return Err(request_error::<T>(inner, len));
+        }
+        // SAFETY: this lease holds the slot (RawLease invariant 0) on this thread (LocalPool is
+        // !Send), so the owner side is ours (Slot invariant 2).
+        let taken = match unsafe { self.lease.slot().pop_local() } {
+            Some(block) => Taken {
+                slot: self.lease.slot,
+                block,
+                local_gen: self.lease.generation,
+            },
+            None => match self.take_slow() {
+                Some(taken) => taken,
+                None => return Err(exhausted_error(inner, self.lease.slot())),
+            },
+        };
+        // SAFETY: the block was handed to this lease, which owns it alone, from this pool or a
+        // fallback pool, both of residency R (`Exhaustion::Fallback` takes a `Pool<R>`). The
+        // check above proved `len` `T`s fit in a block of this pool, and the builder refused
+        // fallback pools with smaller or less aligned blocks, so they fit there too.
+        Ok(unsafe { SharedBuffer::from_block(taken.slot, taken.block, len, taken.local_gen) })
     }
 
     /// Allocates a block for `len` elements of `T`, all zero.
@@ -244,39 +268,19 @@ impl<R: Residency> LocalPool<R> {
         SlotStats::of(self.lease.pool.inner(), self.lease.slot())
     }
 
-    /// Validates a request against the pool's block geometry.
-    #[inline(always)]
-    fn check_request<T>(&self, len: usize) -> Result<(), Error> {
-        let inner = self.lease.pool.inner();
-        let size = size_of::<T>();
-        if size == 0
-            || len == 0
-            || align_of::<T>() > inner.block_align
-            || len > inner.block_size / size
-        {
-            return Err(request_error::<T>(inner, len));
-        }
-        Ok(())
-    }
-
-    /// A block for this thread: the fast path is one pop from the slot's own stack.
-    #[inline(always)]
-    fn take(&self) -> Result<Taken, Error> {
-        match self.lease.pop() {
-            Some(taken) => Ok(taken),
-            None => self.take_fallback(),
-        }
-    }
-
-    /// The leased slot is empty: count it, then try each fallback pool in turn.
+    /// A block for this thread when the slot's own stack is empty: a never-used block or the
+    /// remote frees, else (after counting the exhaustion) each fallback pool in turn.
     #[cold]
     #[inline(never)]
-    fn take_fallback(&self) -> Result<Taken, Error> {
+    fn take_slow(&self) -> Option<Taken> {
+        if let Some(taken) = self.lease.pop() {
+            return Some(taken);
+        }
         let home = self.lease.slot();
         home.note_exhausted();
         let mut next = self.lease.pool.inner().fallback.as_ref();
         for cell in self.fallbacks.iter() {
-            let Some(pool) = next else { break };
+            let pool = next?;
             let lease = match cell.take() {
                 Some(lease) => Some(lease),
                 None => RawLease::take_any(pool, home.index()).ok(),
@@ -287,20 +291,14 @@ impl<R: Residency> LocalPool<R> {
                     lease.slot().note_exhausted();
                 }
                 cell.set(Some(lease));
-                if let Some(taken) = taken {
+                if taken.is_some() {
                     home.note_fallback();
-                    return Ok(taken);
+                    return taken;
                 }
             }
             next = pool.inner().fallback.as_ref();
         }
-        let inner = self.lease.pool.inner();
-        Err(Error::Exhausted {
-            pool: inner.name.clone(),
-            residency: inner.residency,
-            slot: home.index(),
-            capacity: inner.blocks_per_slot as usize,
-        })
+        None
     }
 
     /// How a block of `slot` is owned once accepted by this lease: `Some((local generation,
@@ -339,9 +337,8 @@ impl<R: Residency> LocalPool<R> {
     }
 }
 
-/// The error for a request the pool's blocks cannot hold.
-#[cold]
-#[inline(never)]
+/// The error for a request the pool's blocks cannot hold (built inline: see `alloc`).
+#[inline(always)]
 fn request_error<T>(inner: &PoolInner, len: usize) -> Error {
     let type_name = core::any::type_name::<T>();
     if size_of::<T>() == 0 {
@@ -361,6 +358,17 @@ fn request_error<T>(inner: &PoolInner, len: usize) -> Error {
             block_size: inner.block_size,
             pool: inner.name.clone(),
         }
+    }
+}
+
+/// The error for a slot with no block left, nor any in its fallback pools.
+#[inline(always)]
+fn exhausted_error(inner: &PoolInner, slot: &Slot) -> Error {
+    Error::Exhausted {
+        pool: inner.name.clone(),
+        residency: inner.residency,
+        slot: slot.index(),
+        capacity: inner.blocks_per_slot as usize,
     }
 }
 

@@ -182,7 +182,25 @@ impl<R: Residency> PoolBuilder<R> {
         }
         let fallback = match self.exhaustion {
             Exhaustion::Fail => None,
-            Exhaustion::Fallback(pool) => Some(pool.raw),
+            Exhaustion::Fallback(pool) => {
+                // Every request the primary accepts must fit a fallback block (alloc checks
+                // the primary's geometry only).
+                if pool.block_size() < geometry.block_size
+                    || pool.block_align() < geometry.block_align
+                {
+                    return Err(Error::InvalidConfig {
+                        reason: format!(
+                            "fallback pool `{}` has {}-byte blocks aligned to {}, smaller than this pool's {}-byte blocks aligned to {}: give the fallback blocks at least as large",
+                            pool.name(),
+                            pool.block_size(),
+                            pool.block_align(),
+                            geometry.block_size,
+                            geometry.block_align
+                        ),
+                    });
+                }
+                Some(pool.raw)
+            }
         };
         let raw = PoolInner::create(PoolParts {
             id,

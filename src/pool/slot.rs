@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! capacity = fresh_left + local_free + remote_pending + in_use
-//! where fresh_left     = blocks - fresh          (never handed out)
-//!       local_free     = len                     (on the owner's stack)
-//!       remote_pending = pushed - drained        (freed by other threads, not yet drained)
+//! where fresh_left     = blocks - fresh               (never handed out)
+//!       local_free     = len + (hot != NO_BLOCK)      (on the owner's stack or in its hot cell)
+//!       remote_pending = pushed - drained             (freed by other threads, not yet drained)
 //! ```
 //!
-//! Local alloc and free are a pop and a push on the owner's stack: no atomic read-modify-write,
-//! no fence. A remote free is one CAS push onto a Treiber stack of block indices; the owner takes
+//! Local alloc and free are a pop and a push on the owner's free list: no atomic
+//! read-modify-write, no fence. The most recently freed block waits in a one-entry hot cell in
+//! front of the stack, so a free followed by an allocation (the common pattern of a temporary
+//! buffer) passes one block index through memory instead of updating the stack length twice. A remote free is one CAS push onto a Treiber stack of block indices; the owner takes
 //! the whole stack with one `swap` when its own list runs dry. Push-only plus take-all has no ABA
 //! problem (Treiber 1986; the take-all variant is the one mimalloc uses for its thread-free list).
 
@@ -37,14 +39,15 @@ const FIRST_FREE_WORD: u64 = 2;
 struct OwnerSide {
     /// Even: free. Odd: leased, and the value is that lease's generation.
     lease: AtomicU64,
+    /// The most recently freed block, or [`NO_BLOCK`]; in front of `stack`.
+    hot: AtomicU32,
     /// Free block indices, a stack; `stack[..len]` are valid.
     stack: UnsafeCell<Box<[u32]>>,
     /// Number of entries on `stack` (written by the owner, read by stats).
     len: AtomicU32,
-    /// Blocks `fresh..blocks` were never handed out.
+    /// Blocks `fresh..blocks` were never handed out. Since the owner reuses freed blocks before
+    /// fresh ones, this is also the most blocks that were ever out of its hands at once.
     fresh: AtomicU32,
-    /// Most blocks out of the owner's hands at once.
-    high_water: AtomicU32,
     /// Blocks handed out, all time.
     allocations: AtomicU64,
     /// Remote frees taken back by the owner, all time.
@@ -70,9 +73,10 @@ struct RemoteSide {
 /// # Invariants
 /// 0. `base` is the start of `blocks * block_size` bytes inside `region`; block `i` spans
 ///    `base + i * block_size ..+ block_size`; blocks never overlap and are `block_align`-aligned.
-/// 1. Each block is in exactly one place: on the owner's stack, in the fresh range, in the
-///    remote queue, or out with exactly one owner (I1). Its `state` word says which.
-/// 2. `stack`, and the writes to the owner-side counters, happen only on the thread that holds
+/// 1. Each block is in exactly one place: in the owner's hot cell, on the owner's stack, in the
+///    fresh range, in the remote queue, or out with exactly one owner (I1). Its `state` word
+///    says which.
+/// 2. `hot`, `stack`, and the writes to the owner-side counters, happen only on the thread that holds
 ///    the lease (lease word odd). A lease is taken by a CAS with `Acquire` and given back by a
 ///    `Release` store, so each new owner sees everything the previous one wrote.
 /// 3. `next[i]` is meaningful only while block `i` is in the remote queue.
@@ -87,6 +91,8 @@ pub(crate) struct Slot {
     base: NonNull<u8>,
     next: Box<[AtomicU32]>,
     state: Box<[AtomicU32]>,
+    /// `BlockState::Owned { slot: index }`, encoded once.
+    owned_word: u32,
     pool: NonNull<PoolInner>,
     region: Region,
 }
@@ -105,10 +111,11 @@ impl Slot {
         Slot {
             own: CachePadded::new(OwnerSide {
                 lease: AtomicU64::new(FIRST_FREE_WORD),
+                hot: AtomicU32::new(NO_BLOCK),
                 stack: UnsafeCell::new(vec![0u32; blocks as usize].into_boxed_slice()),
                 len: AtomicU32::new(0),
                 fresh: AtomicU32::new(0),
-                high_water: AtomicU32::new(0),
+
                 allocations: AtomicU64::new(0),
                 drained: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
@@ -126,6 +133,7 @@ impl Slot {
             state: (0..blocks)
                 .map(|_| AtomicU32::new(BlockState::Free.encode()))
                 .collect(),
+            owned_word: BlockState::Owned { slot: index }.encode(),
             pool: NonNull::dangling(),
             region,
         }
@@ -166,10 +174,33 @@ impl Slot {
         unsafe { self.base.add(index as usize * self.block_size) }
     }
 
-    /// Records a block's state.
-    #[inline(always)]
+    /// Records a block's state; a block index out of range is ignored in release builds and
+    /// fails a debug assertion.
+    #[inline]
     pub(crate) fn set_state(&self, index: u32, state: BlockState) {
-        self.state[index as usize].store(state.encode(), Ordering::Relaxed);
+        debug_assert!(
+            index < self.blocks,
+            "block {index} of a {}-block slot",
+            self.blocks
+        );
+        if let Some(word) = self.state.get(index as usize) {
+            word.store(state.encode(), Ordering::Relaxed);
+        }
+    }
+
+    /// Records a block's state (packed word), without a bounds check.
+    ///
+    /// # Safety
+    /// `index < self.blocks` (true of every index in a free structure or a `BlockRef`).
+    #[inline(always)]
+    unsafe fn set_state_unchecked(&self, index: u32, word: u32) {
+        debug_assert!(
+            index < self.blocks,
+            "block {index} of a {}-block slot",
+            self.blocks
+        );
+        // SAFETY: caller's promise: `index < blocks == state.len()`.
+        unsafe { self.state.get_unchecked(index as usize) }.store(word, Ordering::Relaxed);
     }
 
     /// A block's recorded state.
@@ -221,6 +252,12 @@ impl Slot {
     /// The calling thread holds this slot's lease (invariant 2).
     #[inline]
     pub(crate) unsafe fn pop_local(&self) -> Option<u32> {
+        let hot = self.own.hot.load(Ordering::Relaxed);
+        if hot != NO_BLOCK {
+            self.own.hot.store(NO_BLOCK, Ordering::Relaxed);
+            self.note_alloc(hot);
+            return Some(hot);
+        }
         let len = self.own.len.load(Ordering::Relaxed);
         if len == 0 {
             return None;
@@ -232,7 +269,7 @@ impl Slot {
             stack[top as usize]
         });
         self.own.len.store(top, Ordering::Relaxed);
-        self.note_alloc(block, top);
+        self.note_alloc(block);
         Some(block)
     }
 
@@ -243,7 +280,12 @@ impl Slot {
     /// 2. `block` is out of the pool and the caller gives it up.
     #[inline]
     pub(crate) unsafe fn push_local(&self, block: u32) {
-        self.set_state(block, BlockState::Free);
+        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
+        unsafe { self.set_state_unchecked(block, BlockState::Free.encode()) };
+        if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
+            self.own.hot.store(block, Ordering::Relaxed);
+            return;
+        }
         let len = self.own.len.load(Ordering::Relaxed);
         self.own.stack.with_mut(|stack| {
             // SAFETY: caller's promise 1 (invariant 2): only this thread touches the stack now.
@@ -253,15 +295,13 @@ impl Slot {
         self.own.len.store(len + 1, Ordering::Relaxed);
     }
 
-    /// Bookkeeping of one allocation: counts, state, high-water mark.
+    /// Bookkeeping of one allocation: the count and the block's state.
     #[inline(always)]
-    fn note_alloc(&self, block: u32, len_after: u32) {
+    fn note_alloc(&self, block: u32) {
         bump(&self.own.allocations);
-        self.set_state(block, BlockState::Owned { slot: self.index() });
-        let out = self.own.fresh.load(Ordering::Relaxed) - len_after;
-        if out > self.own.high_water.load(Ordering::Relaxed) {
-            self.own.high_water.store(out, Ordering::Relaxed);
-        }
+        // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
+        // indices below `blocks` (invariant 1).
+        unsafe { self.set_state_unchecked(block, self.owned_word) };
     }
 
     /// The slow path of an allocation: a never-used block, else everything other threads freed.
@@ -274,8 +314,7 @@ impl Slot {
         let fresh = self.own.fresh.load(Ordering::Relaxed);
         if fresh < self.blocks {
             self.own.fresh.store(fresh + 1, Ordering::Relaxed);
-            let len = self.own.len.load(Ordering::Relaxed);
-            self.note_alloc(fresh, len);
+            self.note_alloc(fresh);
             return Some(fresh);
         }
         // SAFETY: caller's promise, passed on.
@@ -343,7 +382,8 @@ impl Slot {
             // it while this block is not yet counted home, and it is counted by the `fetch_add`
             // below, after which only the thread that saw `u64::MAX` touches the pool.
             let this = unsafe { slot.as_ref() };
-            this.set_state(block, BlockState::Free);
+            // SAFETY: promise 2: the block belongs to this slot.
+            unsafe { this.set_state_unchecked(block, BlockState::Free.encode()) };
             let mut head = this.remote.head.load(Ordering::Relaxed);
             loop {
                 this.next[block as usize].store(head, Ordering::Relaxed);
@@ -376,7 +416,8 @@ impl Slot {
     /// every owner-side write happened before this call).
     pub(crate) unsafe fn orphan(&self) -> bool {
         let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
-        let len = u64::from(self.own.len.load(Ordering::Relaxed));
+        let len = u64::from(self.own.len.load(Ordering::Relaxed))
+            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK);
         let drained = self.own.drained.load(Ordering::Relaxed);
         // Every block not on the stack and not fresh comes home by a remote push, some of them
         // already pushed: the total number of pushes there will ever be.
@@ -412,8 +453,9 @@ impl Slot {
         SlotCounters {
             blocks: u64::from(self.blocks),
             fresh: u64::from(self.own.fresh.load(relaxed)),
-            len: u64::from(self.own.len.load(relaxed)),
-            high_water: u64::from(self.own.high_water.load(relaxed)),
+            len: u64::from(self.own.len.load(relaxed))
+                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK),
+
             allocations: self.own.allocations.load(relaxed),
             drained: self.own.drained.load(relaxed),
             pushed: self.remote.pushes.load(relaxed),
@@ -429,8 +471,9 @@ impl Slot {
 pub(crate) struct SlotCounters {
     pub blocks: u64,
     pub fresh: u64,
+    /// Free blocks on the owner's side: the stack plus the hot cell.
     pub len: u64,
-    pub high_water: u64,
+
     pub allocations: u64,
     pub drained: u64,
     pub pushed: u64,

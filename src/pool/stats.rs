@@ -44,7 +44,9 @@ pub struct SlotStats {
     pub in_use: u64,
     /// Free blocks: never used, on the owner's list, or freed remotely and not yet drained.
     pub free: u64,
-    /// The most blocks that were out of the owner's hands at once.
+    /// The most blocks that were out of the owner's hands at once (in use, or freed remotely and
+    /// not yet taken back). The owner reuses freed blocks before fresh ones, so this is also the
+    /// number of blocks the slot ever touched: its memory footprint.
     pub high_water: u64,
     /// Blocks handed out, all time.
     pub allocations: u64,
@@ -75,7 +77,7 @@ impl SlotStats {
             region_bytes: slot.region().info().bytes,
             in_use,
             free: c.blocks - in_use.min(c.blocks),
-            high_water: c.high_water,
+            high_water: c.fresh,
             allocations: c.allocations,
             reuses: c.allocations.saturating_sub(c.fresh),
             local_frees: c

@@ -1,0 +1,140 @@
+//! Peers and helpers shared by the benchmarks: the same adapters in every harness, so every
+//! comparison is like for like.
+
+#![allow(dead_code)] // each bench binary uses a subset
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ptr::NonNull;
+
+use mimalloc::MiMalloc;
+use tikv_jemallocator::Jemalloc;
+
+/// Pins the calling thread to `cpu` (best effort: a machine with fewer CPUs is left alone).
+pub fn pin_to(cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpu >= cpus {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` < CPU_SETSIZE on any machine this runs on (checked against the CPU count).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is this thread; the set is initialised and its size is passed.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+}
+
+/// An allocator used directly, not installed as the global allocator, so all of them can run
+/// side by side in one process.
+#[derive(Clone, Copy, Debug)]
+pub enum Peer {
+    System,
+    Mimalloc,
+    Jemalloc,
+}
+
+impl Peer {
+    pub const ALL: [Peer; 3] = [Peer::System, Peer::Mimalloc, Peer::Jemalloc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::System => "system",
+            Peer::Mimalloc => "mimalloc",
+            Peer::Jemalloc => "jemalloc",
+        }
+    }
+
+    #[inline(always)]
+    pub fn alloc(self, layout: Layout) -> *mut u8 {
+        // SAFETY: every layout used by the benchmarks has a non-zero size.
+        unsafe {
+            match self {
+                Peer::System => System.alloc(layout),
+                Peer::Mimalloc => MiMalloc.alloc(layout),
+                Peer::Jemalloc => Jemalloc.alloc(layout),
+            }
+        }
+    }
+
+    /// # Safety
+    /// `ptr` came from `self.alloc(layout)` and is freed once.
+    #[inline(always)]
+    pub unsafe fn dealloc(self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe {
+            match self {
+                Peer::System => System.dealloc(ptr, layout),
+                Peer::Mimalloc => MiMalloc.dealloc(ptr, layout),
+                Peer::Jemalloc => Jemalloc.dealloc(ptr, layout),
+            }
+        }
+    }
+}
+
+/// `Box<[u8; N]>` allocated by a chosen peer: what a program without umrf sends between threads.
+pub struct PeerBox {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    peer: Peer,
+}
+
+// SAFETY: the box owns its allocation alone, like `Box`; every peer allocator frees from any thread.
+unsafe impl Send for PeerBox {}
+
+impl PeerBox {
+    #[inline(always)]
+    pub fn new(peer: Peer, bytes: usize) -> Self {
+        let layout = Layout::from_size_align(bytes, 8).unwrap();
+        let ptr = NonNull::new(peer.alloc(layout)).expect("peer allocation failed");
+        PeerBox { ptr, layout, peer }
+    }
+
+    #[inline(always)]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the allocation is `layout.size()` bytes, owned by this box.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for PeerBox {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: allocated by this peer with this layout, freed once.
+        unsafe { self.peer.dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// The physical limit of a same-thread free list: a `Vec` of pre-touched blocks, pop and push.
+pub struct VecFreeList {
+    blocks: Vec<*mut u8>,
+    _memory: Vec<u8>,
+}
+
+impl VecFreeList {
+    pub fn new(block_size: usize, blocks: usize) -> Self {
+        let mut memory = vec![1u8; block_size * blocks];
+        let base = memory.as_mut_ptr();
+        let blocks = (0..blocks)
+            .map(|i| base.wrapping_add(i * block_size))
+            .collect();
+        VecFreeList {
+            blocks,
+            _memory: memory,
+        }
+    }
+
+    #[inline(always)]
+    pub fn pop(&mut self) -> *mut u8 {
+        self.blocks.pop().expect("free list empty")
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, block: *mut u8) {
+        self.blocks.push(block);
+    }
+}

@@ -1,0 +1,143 @@
+//! Criterion benchmarks of the core paths against their peers, in one run:
+//!
+//! - `same_slot_pair/<bytes>`: allocate, touch one byte, free, on one thread.
+//! - `handoff/4096`: a producer thread allocates 4 KiB and writes 8 bytes, a consumer thread
+//!   reads and frees it; umrf sends a capability over its mailbox and the block goes home as a
+//!   remote free, the peers send a `Box<[u8; 4096]>` over `crossbeam-channel`.
+//!
+//! `cargo bench --bench core`. Report ratios from one run: the machine is shared and noisy.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{Peer, PeerBox, VecFreeList, pin_to};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use umrf::residency::CpuLocal;
+use umrf::{Capability, Pool, mailbox};
+
+fn same_slot_pair(c: &mut Criterion) {
+    pin_to(0);
+    let mut group = c.benchmark_group("same_slot_pair");
+    for bytes in [64usize, 4096, 65536] {
+        group.throughput(Throughput::Elements(1));
+        let pool = Pool::<CpuLocal>::builder()
+            .block_size(bytes)
+            .blocks_per_slot(64)
+            .slots(1)
+            .build()
+            .unwrap();
+        let lease = pool.attach().unwrap();
+        group.bench_with_input(BenchmarkId::new("umrf", bytes), &bytes, |b, &bytes| {
+            b.iter(|| {
+                let mut buf = lease.alloc::<u8>(bytes).unwrap();
+                buf[0] = 1;
+                black_box(&mut buf);
+            })
+        });
+        // Every contender's handle goes through `black_box(&mut handle)`, so each one is
+        // materialised in memory the same way: the buffer, the box, and here the raw pointer.
+        let mut list = VecFreeList::new(bytes, 64);
+        group.bench_with_input(BenchmarkId::new("vec_free_list", bytes), &bytes, |b, _| {
+            b.iter(|| {
+                let mut block = list.pop();
+                // SAFETY: the block is one of the list's, `bytes` long.
+                unsafe { block.write(1) };
+                black_box(&mut block);
+                list.push(block);
+            })
+        });
+        for peer in Peer::ALL {
+            group.bench_with_input(BenchmarkId::new(peer.name(), bytes), &bytes, |b, &bytes| {
+                b.iter(|| {
+                    let mut boxed = PeerBox::new(peer, bytes);
+                    boxed.bytes_mut()[0] = 1;
+                    black_box(&mut boxed);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+const HANDOFF_BYTES: usize = 4096;
+const QUEUE: usize = 256;
+
+/// Producer/consumer over umrf: capability in the mailbox, remote free home.
+fn handoff_umrf(messages: u64) -> Duration {
+    let pool = Pool::<CpuLocal>::builder()
+        .block_size(HANDOFF_BYTES)
+        .blocks_per_slot(4 * QUEUE)
+        .slots(2)
+        .build()
+        .unwrap();
+    let (tx, rx) = mailbox::<Capability<u8, CpuLocal>>(QUEUE);
+    let consumer_pool = pool.clone();
+    let consumer = std::thread::spawn(move || {
+        pin_to(1);
+        let lease = consumer_pool.attach_slot(1).unwrap();
+        let mut sum = 0u64;
+        for cap in rx.iter() {
+            let buf = cap.accept(&lease).unwrap();
+            sum += u64::from_ne_bytes(buf[..8].try_into().unwrap());
+        }
+        sum
+    });
+    pin_to(0);
+    let lease = pool.attach_slot(0).unwrap();
+    let start = Instant::now();
+    for i in 0..messages {
+        let mut buf = lease.alloc::<u8>(HANDOFF_BYTES).unwrap();
+        buf[..8].copy_from_slice(&i.to_ne_bytes());
+        tx.send(buf.into_capability()).unwrap();
+    }
+    drop(tx);
+    black_box(consumer.join().unwrap());
+    start.elapsed()
+}
+
+/// Producer/consumer with a peer allocator: `Box<[u8; 4096]>` over crossbeam-channel.
+fn handoff_peer(peer: Peer, messages: u64) -> Duration {
+    let (tx, rx) = crossbeam_channel::bounded::<PeerBox>(QUEUE);
+    let consumer = std::thread::spawn(move || {
+        pin_to(1);
+        let mut sum = 0u64;
+        for boxed in rx.iter() {
+            sum += u64::from_ne_bytes(boxed.bytes()[..8].try_into().unwrap());
+        }
+        sum
+    });
+    pin_to(0);
+    let start = Instant::now();
+    for i in 0..messages {
+        let mut boxed = PeerBox::new(peer, HANDOFF_BYTES);
+        boxed.bytes_mut()[..8].copy_from_slice(&i.to_ne_bytes());
+        tx.send(boxed).unwrap();
+    }
+    drop(tx);
+    black_box(consumer.join().unwrap());
+    start.elapsed()
+}
+
+fn handoff(c: &mut Criterion) {
+    let mut group = c.benchmark_group("handoff");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(BenchmarkId::new("umrf", HANDOFF_BYTES), |b| {
+        b.iter_custom(handoff_umrf)
+    });
+    for peer in Peer::ALL {
+        group.bench_function(
+            BenchmarkId::new(format!("crossbeam+{}", peer.name()), HANDOFF_BYTES),
+            |b| b.iter_custom(|n| handoff_peer(peer, n)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = same_slot_pair, handoff
+}
+criterion_main!(benches);
