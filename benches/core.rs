@@ -3,7 +3,11 @@
 //! - `same_slot_pair/<bytes>`: allocate, touch one byte, free, on one thread.
 //! - `handoff/4096`: a producer thread allocates 4 KiB and writes 8 bytes, a consumer thread
 //!   reads and frees it; umrf sends a capability over its mailbox and the block goes home as a
-//!   remote free, the peers send a `Box<[u8; 4096]>` over `crossbeam-channel`.
+//!   remote free. The peers send a `Box<[u8; 4096]>` over `crossbeam-channel`
+//!   (`crossbeam+<allocator>`): allocated and zero-initialised, as `Box::new([0u8; 4096])`
+//!   compiles to, since a `Box<[u8; 4096]>` cannot exist uninitialised. For a stricter bound
+//!   they also send a raw, uninitialised 4 KiB allocation (`crossbeam+<allocator>_raw`), which
+//!   no safe `Box` can be but which isolates the allocator and channel costs.
 //!
 //! `cargo bench --bench core`. Report ratios from one run: the machine is shared and noisy.
 
@@ -97,8 +101,9 @@ fn handoff_umrf(messages: u64) -> Duration {
     start.elapsed()
 }
 
-/// Producer/consumer with a peer allocator: `Box<[u8; 4096]>` over crossbeam-channel.
-fn handoff_peer(peer: Peer, messages: u64) -> Duration {
+/// Producer/consumer with a peer allocator over crossbeam-channel: a `Box<[u8; 4096]>`
+/// (zero-initialised) when `zeroed`, else a raw allocation.
+fn handoff_peer(peer: Peer, zeroed: bool, messages: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<PeerBox>(QUEUE);
     let consumer = std::thread::spawn(move || {
         pin_to(1);
@@ -111,7 +116,11 @@ fn handoff_peer(peer: Peer, messages: u64) -> Duration {
     pin_to(0);
     let start = Instant::now();
     for i in 0..messages {
-        let mut boxed = PeerBox::new(peer, HANDOFF_BYTES);
+        let mut boxed = if zeroed {
+            PeerBox::new_zeroed(peer, HANDOFF_BYTES)
+        } else {
+            PeerBox::new(peer, HANDOFF_BYTES)
+        };
         boxed.bytes_mut()[..8].copy_from_slice(&i.to_ne_bytes());
         tx.send(boxed).unwrap();
     }
@@ -127,10 +136,12 @@ fn handoff(c: &mut Criterion) {
         b.iter_custom(handoff_umrf)
     });
     for peer in Peer::ALL {
-        group.bench_function(
-            BenchmarkId::new(format!("crossbeam+{}", peer.name()), HANDOFF_BYTES),
-            |b| b.iter_custom(|n| handoff_peer(peer, n)),
-        );
+        for (zeroed, suffix) in [(true, ""), (false, "_raw")] {
+            let name = format!("crossbeam+{}{suffix}", peer.name());
+            group.bench_function(BenchmarkId::new(name, HANDOFF_BYTES), |b| {
+                b.iter_custom(|n| handoff_peer(peer, zeroed, n))
+            });
+        }
     }
     group.finish();
 }

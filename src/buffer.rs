@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::capability::Capability;
-use crate::pool::{BlockRef, BlockState, Slot};
+use crate::pool::{BlockRef, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
 
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
@@ -62,7 +62,11 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         len: usize,
         local_gen: u64,
     ) -> Self {
-        let block = BlockRef { slot, index: block };
+        let block = BlockRef {
+            slot,
+            index: block,
+            trip: UNKNOWN_TRIP,
+        };
         let ptr = block.slot().block_ptr(block.index).cast::<T>();
         SharedBuffer {
             ptr,
@@ -99,6 +103,7 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         let block = BlockRef {
             slot: this.block.slot,
             index: this.block.index,
+            trip: this.block.trip,
         };
         (this.ptr, this.len, block)
     }
@@ -172,9 +177,11 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
     /// assert_eq!(pool.stats().remote_frees(), 1);
     /// # Ok::<(), umrf::Error>(())
     /// ```
+    #[inline]
     pub fn into_capability(self) -> Capability<T, R> {
-        self.block.set_state(BlockState::InFlight);
-        let (ptr, len, block) = self.into_parts();
+        let trip = self.block.depart(self.local_gen);
+        let (ptr, len, mut block) = self.into_parts();
+        block.trip = trip;
         // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
         unsafe { Capability::from_parts(ptr, len, block) }
     }

@@ -9,7 +9,7 @@ use bytemuck::Pod;
 
 use crate::buffer::SharedBuffer;
 use crate::error::PoolName;
-use crate::pool::{BlockRef, BlockState, LocalPool, Slot};
+use crate::pool::{BlockRef, LocalPool, NOT_LOCAL};
 use crate::residency::Residency;
 
 /// Ownership of one pool block, on its way to another thread.
@@ -90,6 +90,7 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     /// assert_eq!(buf[0], 5);
     /// # Ok::<(), umrf::Error>(())
     /// ```
+    #[inline]
     pub fn accept(self, lease: &LocalPool<R>) -> Result<SharedBuffer<T, R>, AcceptError<T, R>> {
         let Some((local_gen, owner)) = lease.adopt(self.block.slot) else {
             let kind = AcceptErrorKind::ForeignPool {
@@ -101,11 +102,12 @@ impl<T: Pod, R: Residency> Capability<T, R> {
                 kind,
             });
         };
-        self.block.set_state(BlockState::Owned { slot: owner });
+        let trip = self.block.arrive(local_gen != NOT_LOCAL, owner);
         let this = ManuallyDrop::new(self);
         let block = BlockRef {
             slot: this.block.slot,
             index: this.block.index,
+            trip,
         };
         // SAFETY: the parts are this capability's (invariant 0), given up just now; `adopt`
         // returned a generation of a lease held by this thread on the home slot, or NOT_LOCAL.
@@ -128,6 +130,7 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     }
 
     /// The name of the pool the block belongs to.
+    #[inline]
     pub fn pool_name(&self) -> PoolName {
         // SAFETY: BlockRef invariant 0: the pool is live while this block is out.
         unsafe { self.block.slot().pool().as_ref() }.name.clone()
@@ -136,9 +139,8 @@ impl<T: Pod, R: Residency> Capability<T, R> {
 
 impl<T: Pod, R: Residency> Drop for Capability<T, R> {
     fn drop(&mut self) {
-        // SAFETY: invariant 1: the capability owns the block and gives it up here; the slot is
-        // live while the block is out (BlockRef invariant 0).
-        unsafe { Slot::free_remote(self.block.slot, self.block.index) }
+        // SAFETY: invariant 1: the capability owns the block and gives it up here.
+        unsafe { self.block.release_remote() }
     }
 }
 

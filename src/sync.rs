@@ -60,33 +60,72 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-/// Backs off while waiting for another thread: spins with a CPU hint, then yields.
+/// Waits for another thread in three phases: spin, yield, then (the caller's part) block.
+///
+/// 1. Spin, polling at a short, steady interval (at most [`Backoff::MAX_SPINS`] CPU hints
+///    between looks, well under a microsecond) for [`Backoff::SPIN_BUDGET`]. A producer or
+///    consumer waiting for its peer reacts within that interval, so a ring that the peer is
+///    draining or filling never runs dry while the waiter dozes (an exponential backoff lets
+///    the two fall into lockstep: one fills the whole ring while the other sleeps, then the
+///    other way round).
+/// 2. Yield the CPU between looks, until [`Backoff::YIELD_BUDGET`]: other threads on this core
+///    run, and the wait still costs no system-call wake-up.
+/// 3. Then [`is_completed`](Backoff::is_completed) says to block. The budgets are several times
+///    what a block and wake-up costs (futex wait, wake-up call, context switch: 5 to 10 µs), so
+///    only long waits pay it.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     step: u32,
+    #[cfg(not(umrf_loom))]
+    started: Option<std::time::Instant>,
 }
 
 impl Backoff {
-    const SPIN_LIMIT: u32 = 6;
-    const YIELD_LIMIT: u32 = 10;
+    /// CPU hints between two looks, at most.
+    const MAX_SPINS: u32 = 16;
+    /// How long to keep spinning.
+    #[cfg(not(umrf_loom))]
+    const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+    /// How long to keep yielding, counted from the start of the wait.
+    #[cfg(not(umrf_loom))]
+    const YIELD_BUDGET: std::time::Duration = std::time::Duration::from_micros(100);
+    /// Under loom, time does not pass: a fixed number of rounds instead.
+    #[cfg(umrf_loom)]
+    const LOOM_ROUNDS: u32 = 4;
 
-    /// One round of waiting; each round waits longer, up to yielding the CPU.
+    /// One round of waiting.
     pub(crate) fn snooze(&mut self) {
-        if self.step <= Self::SPIN_LIMIT {
-            for _ in 0..(1u32 << self.step) {
-                spin_loop();
+        #[cfg(not(umrf_loom))]
+        {
+            let started = *self.started.get_or_insert_with(std::time::Instant::now);
+            if started.elapsed() < Self::SPIN_BUDGET {
+                let spins = (1u32 << self.step.min(4)).min(Self::MAX_SPINS);
+                for _ in 0..spins {
+                    spin_loop();
+                }
+                self.step += 1;
+            } else {
+                yield_now();
             }
-        } else {
-            yield_now();
         }
-        if self.step <= Self::YIELD_LIMIT {
+        #[cfg(umrf_loom)]
+        {
             self.step += 1;
+            yield_now();
         }
     }
 
-    /// Whether the caller should stop spinning and block instead.
+    /// Whether the caller should stop waiting actively and block instead.
     pub(crate) fn is_completed(&self) -> bool {
-        self.step > Self::YIELD_LIMIT
+        #[cfg(not(umrf_loom))]
+        {
+            self.started
+                .is_some_and(|since| since.elapsed() >= Self::YIELD_BUDGET)
+        }
+        #[cfg(umrf_loom)]
+        {
+            self.step >= Self::LOOM_ROUNDS
+        }
     }
 }
 

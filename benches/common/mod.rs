@@ -9,10 +9,16 @@ use std::ptr::NonNull;
 use mimalloc::MiMalloc;
 use tikv_jemallocator::Jemalloc;
 
-/// Pins the calling thread to `cpu` (best effort: a machine with fewer CPUs is left alone).
+/// Pins the calling thread to `cpu`; a CPU this machine does not have is skipped.
+///
+/// The count is of online CPUs, not `available_parallelism`: that one reads the calling
+/// thread's affinity mask, which a thread inherits from the (already pinned) thread that
+/// spawned it, and would make every later pin a silent no-op.
 pub fn pin_to(cpu: usize) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpu >= cpus {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if online <= 0 || cpu >= online as usize {
+        eprintln!("pin_to({cpu}): this machine has {online} online CPUs; thread left unpinned");
         return;
     }
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
@@ -20,7 +26,13 @@ pub fn pin_to(cpu: usize) {
     // SAFETY: `cpu` < CPU_SETSIZE on any machine this runs on (checked against the CPU count).
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: pid 0 is this thread; the set is initialised and its size is passed.
-    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity to CPU {cpu}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// An allocator used directly, not installed as the global allocator, so all of them can run
@@ -45,13 +57,13 @@ impl Peer {
 
     #[inline(always)]
     pub fn alloc(self, layout: Layout) -> *mut u8 {
-        // SAFETY: every layout used by the benchmarks has a non-zero size.
-        unsafe {
-            match self {
-                Peer::System => System.alloc(layout),
-                Peer::Mimalloc => MiMalloc.alloc(layout),
-                Peer::Jemalloc => Jemalloc.alloc(layout),
-            }
+        match self {
+            // SAFETY: every layout used by the benchmarks has a non-zero size.
+            Peer::System => unsafe { System.alloc(layout) },
+            // SAFETY: as above.
+            Peer::Mimalloc => unsafe { MiMalloc.alloc(layout) },
+            // SAFETY: as above.
+            Peer::Jemalloc => unsafe { Jemalloc.alloc(layout) },
         }
     }
 
@@ -59,13 +71,13 @@ impl Peer {
     /// `ptr` came from `self.alloc(layout)` and is freed once.
     #[inline(always)]
     pub unsafe fn dealloc(self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's promise.
-        unsafe {
-            match self {
-                Peer::System => System.dealloc(ptr, layout),
-                Peer::Mimalloc => MiMalloc.dealloc(ptr, layout),
-                Peer::Jemalloc => Jemalloc.dealloc(ptr, layout),
-            }
+        match self {
+            // SAFETY: the caller's promise: this peer allocated `ptr` with `layout`.
+            Peer::System => unsafe { System.dealloc(ptr, layout) },
+            // SAFETY: as above.
+            Peer::Mimalloc => unsafe { MiMalloc.dealloc(ptr, layout) },
+            // SAFETY: as above.
+            Peer::Jemalloc => unsafe { Jemalloc.dealloc(ptr, layout) },
         }
     }
 }
@@ -86,6 +98,15 @@ impl PeerBox {
         let layout = Layout::from_size_align(bytes, 8).unwrap();
         let ptr = NonNull::new(peer.alloc(layout)).expect("peer allocation failed");
         PeerBox { ptr, layout, peer }
+    }
+
+    /// What `Box::new([0u8; N])` does with this peer: allocate, then zero-initialise (a
+    /// `Box<[u8; N]>` cannot exist uninitialised).
+    #[inline(always)]
+    pub fn new_zeroed(peer: Peer, bytes: usize) -> Self {
+        let mut boxed = PeerBox::new(peer, bytes);
+        boxed.bytes_mut().fill(0);
+        boxed
     }
 
     #[inline(always)]

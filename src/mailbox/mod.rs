@@ -29,7 +29,7 @@ pub use error::{
 use ring::Ring;
 
 use crate::error::Error;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Backoff, Condvar, Mutex, Ordering, fence};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Backoff, Condvar, Mutex, Ordering};
 use crate::transfer::Transferable;
 
 /// The largest capacity a mailbox may have.
@@ -103,18 +103,27 @@ struct Shared<M> {
     not_full: Condvar,
 }
 
+/// How long a sender blocked on a full mailbox sleeps before it looks again by itself.
+///
+/// The receiver wakes blocked senders when it makes room, reading their count without a fence;
+/// in the rare interleaving where that read misses a sender just going to sleep, the receiver's
+/// next pop wakes it, and if the receiver stops receiving right then, this bound does.
+const SENDER_RECHECK: Duration = Duration::from_millis(1);
+
 impl<M> Shared<M> {
     /// After a push: wakes the receiver if it sleeps, and drops the queue if the receiver is
-    /// gone. The fence orders the message's publication before the reads of both flags,
-    /// against the receiver's flag stores before its last look at the ring (the two-flag Dekker
-    /// pattern), so neither a wake-up nor a message dropped with the receiver is ever lost.
+    /// gone.
+    ///
+    /// No fence is needed: the push claimed its position with a `SeqCst` CAS on the ring's
+    /// tail, and both flags are read `SeqCst` after it. The receiver stores its flag (`SeqCst`)
+    /// and then reads the tail (`SeqCst`) before sleeping or draining; in the single order of
+    /// those four operations, either this thread sees the flag or the receiver sees the claim.
     #[inline]
     fn after_push(&self) {
-        fence(Ordering::SeqCst);
-        if self.receiver_sleeping.load(Ordering::Relaxed) {
+        if self.receiver_sleeping.load(Ordering::SeqCst) {
             self.notify(&self.not_empty, false);
         }
-        if !self.receiver_alive.load(Ordering::Relaxed) {
+        if !self.receiver_alive.load(Ordering::SeqCst) {
             self.drop_queued();
         }
     }
@@ -130,14 +139,24 @@ impl<M> Shared<M> {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // SAFETY: the receiver no longer pops (it is being or was dropped), and every other
         // caller of this drain holds the lock, so this thread is the only consumer.
-        while unsafe { self.ring.pop() }.is_some() {}
+        unsafe { self.ring.drop_all() }
     }
 
-    /// Wakes senders waiting for room, if any (same pattern as `wake_receiver`).
+    /// After a pop: wakes senders waiting for room once the mailbox has drained to half its
+    /// capacity, so each sleep and wake-up of a sender moves half a mailbox of messages rather
+    /// than one (waking them at every pop costs a system call per message under backpressure).
+    /// A plain read of their count, no fence (see [`SENDER_RECHECK`] for the interleaving this
+    /// leaves to a bounded re-check).
     #[inline]
     fn wake_senders(&self) {
-        fence(Ordering::SeqCst);
         if self.senders_sleeping.load(Ordering::Relaxed) > 0 {
+            self.wake_senders_if_drained();
+        }
+    }
+
+    #[cold]
+    fn wake_senders_if_drained(&self) {
+        if self.ring.len() <= self.ring.capacity() / 2 {
             self.notify(&self.not_full, true);
         }
     }
@@ -170,16 +189,17 @@ impl<M: Transferable> Sender<M> {
     ///
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Disconnected`], holding the message.
+    #[inline]
     pub fn try_send(&self, message: M) -> Result<(), TrySendError<M>> {
-        if !self.shared.receiver_alive.load(Ordering::Acquire) {
+        if !self.shared.receiver_alive.load(Ordering::Relaxed) {
             return Err(TrySendError::Disconnected(message));
         }
-        match self.shared.ring.push(message) {
-            Ok(()) => {
-                self.shared.after_push();
+        match self.shared.ring.claim() {
+            Some(position) => {
+                self.publish(position, message);
                 Ok(())
             }
-            Err(message) => Err(TrySendError::Full(message)),
+            None => Err(TrySendError::Full(message)),
         }
     }
 
@@ -196,6 +216,7 @@ impl<M: Transferable> Sender<M> {
     /// assert_eq!(rx.recv(), Ok(2));
     /// t.join().unwrap().unwrap();
     /// ```
+    #[inline]
     pub fn send(&self, message: M) -> Result<(), SendError<M>> {
         self.send_until(message, None)
             .map_err(|e| SendError(e.into_inner()))
@@ -209,63 +230,69 @@ impl<M: Transferable> Sender<M> {
         self.send_until(message, Some(Instant::now() + timeout))
     }
 
+    /// The message stays in this frame until a position is claimed; the outlined waiting
+    /// returns only a status, so the message is written once, straight into its cell.
+    #[inline]
     fn send_until(&self, message: M, deadline: Option<Instant>) -> Result<(), SendTimeoutError<M>> {
-        let mut message = message;
+        loop {
+            if !self.shared.receiver_alive.load(Ordering::Relaxed) {
+                return Err(SendTimeoutError::Disconnected(message));
+            }
+            if let Some(position) = self.shared.ring.claim() {
+                self.publish(position, message);
+                return Ok(());
+            }
+            match self.wait_for_room(deadline) {
+                Wait::Ready => {}
+                Wait::Disconnected => return Err(SendTimeoutError::Disconnected(message)),
+                Wait::Timeout => return Err(SendTimeoutError::Timeout(message)),
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn publish(&self, position: usize, message: M) {
+        self.shared.ring.publish(position, message);
+        self.shared.after_push();
+    }
+
+    /// Waits until half the mailbox is free, its receiver is gone, or the deadline passes:
+    /// spins, then yields, then sleeps (re-checking at least every [`SENDER_RECHECK`]).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(&self, deadline: Option<Instant>) -> Wait {
+        let shared = &*self.shared;
         let mut backoff = Backoff::default();
         loop {
-            message = match self.try_send(message) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Disconnected(m)) => {
-                    return Err(SendTimeoutError::Disconnected(m));
-                }
-                Err(TrySendError::Full(m)) => m,
-            };
+            if !shared.receiver_alive.load(Ordering::SeqCst) {
+                return Wait::Disconnected;
+            }
+            if shared.ring.has_room_for_a_batch() {
+                return Wait::Ready;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Wait::Timeout;
+            }
             if !backoff.is_completed() {
                 backoff.snooze();
                 continue;
             }
-            match self.sleep_until_room(message, deadline)? {
-                None => return Ok(()),
-                Some(m) => message = m,
-            }
-            backoff = Backoff::default();
-        }
-    }
-
-    /// Sleeps until the receiver makes room. Returns `None` if the message was pushed, or the
-    /// message back if woken without room (the caller tries again).
-    #[cold]
-    fn sleep_until_room(
-        &self,
-        message: M,
-        deadline: Option<Instant>,
-    ) -> Result<Option<M>, SendTimeoutError<M>> {
-        let shared = &*self.shared;
-        let outcome = {
             let guard = shared
                 .lock
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             shared.senders_sleeping.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let outcome = if !shared.receiver_alive.load(Ordering::Acquire) {
-                Err(SendTimeoutError::Disconnected(message))
+            // After announcing the sleep, look again: a pop from now on sees the count.
+            if shared.receiver_alive.load(Ordering::SeqCst) && !shared.ring.has_room_for_a_batch() {
+                let recheck = Instant::now() + SENDER_RECHECK;
+                let until = deadline.map_or(recheck, |d| d.min(recheck));
+                drop(wait(&shared.not_full, guard, Some(until)));
             } else {
-                match shared.ring.push(message) {
-                    Ok(()) => Ok(None),
-                    Err(message) => match wait(&shared.not_full, guard, deadline) {
-                        Some(_woken) => Ok(Some(message)),
-                        None => Err(SendTimeoutError::Timeout(message)),
-                    },
-                }
-            };
+                drop(guard);
+            }
             shared.senders_sleeping.fetch_sub(1, Ordering::SeqCst);
-            outcome
-        };
-        if let Ok(None) = outcome {
-            shared.after_push();
+            backoff = Backoff::default();
         }
-        outcome
     }
 
     /// Messages waiting now.
@@ -348,6 +375,16 @@ pub struct Receiver<M: Transferable> {
     _not_sync: PhantomData<core::cell::Cell<()>>,
 }
 
+/// What a receiver that waited found.
+enum Wait {
+    /// A message is ready (or a sender is about to publish one): pop again.
+    Ready,
+    /// Empty, and every sender is gone.
+    Disconnected,
+    /// Empty at the deadline.
+    Timeout,
+}
+
 impl<M: Transferable> Receiver<M> {
     #[inline]
     fn pop(&self) -> Option<M> {
@@ -363,6 +400,7 @@ impl<M: Transferable> Receiver<M> {
     /// # Errors
     /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] when empty with every sender
     /// gone.
+    #[inline]
     pub fn try_recv(&self) -> Result<M, TryRecvError> {
         if let Some(message) = self.pop() {
             return Ok(message);
@@ -378,8 +416,17 @@ impl<M: Transferable> Receiver<M> {
     ///
     /// # Errors
     /// [`RecvError`] when the mailbox is empty and every sender is gone.
+    #[inline]
     pub fn recv(&self) -> Result<M, RecvError> {
-        self.recv_until(None).map_err(|_| RecvError)
+        loop {
+            if let Some(message) = self.pop() {
+                return Ok(message);
+            }
+            match self.wait_for_message(None) {
+                Wait::Ready => {}
+                Wait::Disconnected | Wait::Timeout => return Err(RecvError),
+            }
+        }
     }
 
     /// Receives, waiting at most `timeout`.
@@ -387,52 +434,66 @@ impl<M: Transferable> Receiver<M> {
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or [`RecvTimeoutError::Disconnected`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<M, RecvTimeoutError> {
-        self.recv_until(Some(Instant::now() + timeout))
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(message) = self.pop() {
+                return Ok(message);
+            }
+            match self.wait_for_message(Some(deadline)) {
+                Wait::Ready => {}
+                Wait::Disconnected => return Err(RecvTimeoutError::Disconnected),
+                Wait::Timeout => return Err(RecvTimeoutError::Timeout),
+            }
+        }
     }
 
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<M, RecvTimeoutError> {
+    /// Waits until a message is ready, every sender is gone, or the deadline passes: spins,
+    /// then yields, then sleeps. Returns a status, not the message, so messages never cross
+    /// this outlined call.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_message(&self, deadline: Option<Instant>) -> Wait {
+        let shared = &*self.shared;
         let mut backoff = Backoff::default();
         loop {
-            match self.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
+            if shared.ring.is_ready() {
+                return Wait::Ready;
+            }
+            if shared.is_disconnected_for_receiver() {
+                // Senders may have published just before leaving.
+                return if shared.ring.is_unclaimed() {
+                    Wait::Disconnected
+                } else {
+                    Wait::Ready
+                };
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Wait::Timeout;
             }
             if !backoff.is_completed() {
                 backoff.snooze();
                 continue;
             }
-            let shared = &*self.shared;
             let guard = shared
                 .lock
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             shared.receiver_sleeping.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            // SAFETY: as in `pop`: this Receiver is the only consumer.
-            let ready = unsafe { shared.ring.pop() };
-            let outcome = match ready {
-                Some(message) => Some(Ok(message)),
-                None if shared.is_disconnected_for_receiver() => {
-                    Some(Err(RecvTimeoutError::Disconnected))
+            // Pairs with `after_push`: after the flag, look at the tail rather than a stamp, so
+            // a sender between its claim and its publication keeps this thread awake.
+            let woken = if shared.ring.is_unclaimed() && !shared.is_disconnected_for_receiver() {
+                if shared.senders_sleeping.load(Ordering::SeqCst) > 0 {
+                    shared.not_full.notify_all();
                 }
-                None => match wait(&shared.not_empty, guard, deadline) {
-                    Some(_woken) => None,
-                    None => Some(Err(RecvTimeoutError::Timeout)),
-                },
+                wait(&shared.not_empty, guard, deadline).is_some()
+            } else {
+                true
             };
-            shared.receiver_sleeping.store(false, Ordering::SeqCst);
-            match outcome {
-                Some(Ok(message)) => {
-                    shared.wake_senders();
-                    return Ok(message);
-                }
-                Some(Err(RecvTimeoutError::Disconnected)) => {
-                    return self.pop().ok_or(RecvTimeoutError::Disconnected);
-                }
-                Some(Err(timeout)) => return Err(timeout),
-                None => backoff = Backoff::default(),
+            shared.receiver_sleeping.store(false, Ordering::Relaxed);
+            if !woken {
+                return Wait::Timeout;
             }
+            backoff = Backoff::default();
         }
     }
 
@@ -476,8 +537,8 @@ impl<M: Transferable> Receiver<M> {
 
 impl<M: Transferable> Drop for Receiver<M> {
     fn drop(&mut self) {
+        // SeqCst, to pair with `after_push` as the sleeping flag does.
         self.shared.receiver_alive.store(false, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
         self.shared.notify(&self.shared.not_full, true);
         // Drop what is queued now, so capabilities go home at once. A sender that pushes after
         // this sees `receiver_alive == false` in `after_push` and drops its message itself.

@@ -65,6 +65,13 @@ impl<T> Ring<T> {
         self.capacity
     }
 
+    /// Whether no position has been claimed beyond `head`: nothing is published and no
+    /// producer is between its claim and its publication. `SeqCst`, to pair with the producers'
+    /// `SeqCst` claim in the mailbox's sleep protocol.
+    pub(crate) fn is_unclaimed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) == self.head.load(Ordering::Relaxed)
+    }
+
     /// The position after `position`.
     #[inline(always)]
     fn advance(&self, position: usize) -> usize {
@@ -76,8 +83,34 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Pushes `message`, or hands it back if the ring is full.
-    pub(crate) fn push(&self, message: T) -> Result<(), T> {
+    /// Claims the next position for writing, or `None` if the ring is full. One attempt inline;
+    /// contention and the full check go to [`claim_contended`](Self::claim_contended).
+    ///
+    /// Pushing is a claim then a [`publish`](Self::publish): only positions cross the outlined
+    /// slow path, never the message, so a large message is written once, into its cell.
+    #[inline]
+    pub(crate) fn claim(&self) -> Option<usize> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let cell = &self.cells[tail & (self.one_lap - 1)];
+        if cell.stamp.load(Ordering::Acquire) == tail
+            && self
+                .tail
+                .compare_exchange_weak(
+                    tail,
+                    self.advance(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Some(tail);
+        }
+        self.claim_contended()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim_contended(&self) -> Option<usize> {
         let mut backoff = Backoff::default();
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
@@ -91,15 +124,7 @@ impl<T> Ring<T> {
                     Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        cell.message.with_mut(|slot| {
-                            // SAFETY: invariant 0: winning the CAS for `tail` makes this thread
-                            // the cell's only writer until it publishes the stamp below.
-                            unsafe { (*slot).write(message) };
-                        });
-                        cell.stamp.store(tail + 1, Ordering::Release);
-                        return Ok(());
-                    }
+                    Ok(_) => return Some(tail),
                     Err(now) => {
                         tail = now;
                         backoff.snooze();
@@ -110,7 +135,7 @@ impl<T> Ring<T> {
                 fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.one_lap) == tail {
-                    return Err(message);
+                    return None;
                 }
                 backoff.snooze();
                 tail = self.tail.load(Ordering::Relaxed);
@@ -122,10 +147,40 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Writes `message` at a position this thread claimed, and publishes it.
+    #[inline]
+    pub(crate) fn publish(&self, position: usize, message: T) {
+        let cell = &self.cells[position & (self.one_lap - 1)];
+        cell.message.with_mut(|slot| {
+            // SAFETY: invariant 0: winning the CAS for `position` makes this thread the cell's
+            // only writer until it publishes the stamp below.
+            unsafe { (*slot).write(message) };
+        });
+        cell.stamp.store(position + 1, Ordering::Release);
+    }
+
+    /// Whether at least half the ring (and at least one cell) is free: what a sender that found
+    /// it full waits for. Waiting for a batch of room, rather than the first free cell, keeps
+    /// the receiver busy while the sender wakes, and reads the two indices (each on its own
+    /// line) rather than the cell the receiver is working on.
+    pub(crate) fn has_room_for_a_batch(&self) -> bool {
+        self.len() <= self.capacity - (self.capacity / 2).max(1)
+    }
+
+    /// Whether the oldest message is published and ready to pop.
+    pub(crate) fn is_ready(&self) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        self.cells[head & (self.one_lap - 1)]
+            .stamp
+            .load(Ordering::Acquire)
+            == head + 1
+    }
+
     /// Pops the oldest message, or `None` if none is ready.
     ///
     /// # Safety
     /// No other thread calls `pop` at the same time (invariant 1).
+    #[inline]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
         let head = self.head.load(Ordering::Relaxed);
         let cell = &self.cells[head & (self.one_lap - 1)];
@@ -161,6 +216,26 @@ impl<T> Ring<T> {
                     self.capacity
                 };
             }
+        }
+    }
+}
+
+impl<T> Ring<T> {
+    /// Pops and drops every message, waiting for producers that claimed a position to publish.
+    ///
+    /// # Safety
+    /// As for [`pop`](Self::pop): no other thread pops at the same time.
+    pub(crate) unsafe fn drop_all(&self) {
+        let mut backoff = Backoff::default();
+        loop {
+            // SAFETY: caller's promise.
+            if unsafe { self.pop() }.is_some() {
+                continue;
+            }
+            if self.is_unclaimed() {
+                return;
+            }
+            backoff.snooze();
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use core::ptr::NonNull;
 
-use super::slot::Slot;
+use super::slot::{NOT_LOCAL, Slot};
+use super::state::UNKNOWN_TRIP;
 
 /// Where one block stands in its life, as recorded in its slot's state table.
 ///
@@ -37,48 +38,22 @@ pub enum BlockState {
     InFlight,
 }
 
-const TAG_MASK: u32 = 0xff;
-const TAG_FREE: u32 = 0;
-const TAG_OWNED: u32 = 1;
-const TAG_IN_FLIGHT: u32 = 2;
-
-/// The largest slot index a state word can name (24 bits).
+/// The largest slot count a pool may have.
 pub(crate) const MAX_SLOTS: usize = 1 << 24;
 
-impl BlockState {
-    /// The packed form stored in a slot's state table: a tag byte, then the slot in 24 bits.
-    #[inline(always)]
-    pub(crate) const fn encode(self) -> u32 {
-        match self {
-            BlockState::Free => TAG_FREE,
-            BlockState::Owned { slot } => TAG_OWNED | ((slot as u32) << 8),
-            BlockState::InFlight => TAG_IN_FLIGHT,
-        }
-    }
-
-    /// Unpacks a state word; `None` for a word no version of umrf writes.
-    pub(crate) const fn decode(word: u32) -> Option<BlockState> {
-        match word & TAG_MASK {
-            TAG_FREE => Some(BlockState::Free),
-            TAG_OWNED => Some(BlockState::Owned {
-                slot: (word >> 8) as usize,
-            }),
-            TAG_IN_FLIGHT => Some(BlockState::InFlight),
-            _ => None,
-        }
-    }
-}
-
-/// A reference to one block: its slot and index. Owned by exactly one owner type at a time.
+/// A reference to one block: its slot, its index, and the trip it is on.
 ///
 /// # Invariants
 /// 0. `slot` points to a slot of a live pool, and stays valid while the block is out of the
 ///    pool (PoolInner invariant 2): the pool is freed only after every block is home.
 /// 1. `index < slot.blocks()`.
+/// 2. `trip` is the trip the block is on (see `state.rs`), or [`UNKNOWN_TRIP`] for a block
+///    that never left its home thread, whose trip is in its owner word.
 #[derive(Debug)]
 pub(crate) struct BlockRef {
     pub(crate) slot: NonNull<Slot>,
     pub(crate) index: u32,
+    pub(crate) trip: u32,
 }
 
 impl BlockRef {
@@ -90,10 +65,49 @@ impl BlockRef {
         unsafe { self.slot.as_ref() }
     }
 
-    /// Records the block's new state.
+    /// The trip the block is on.
+    fn current_trip(&self) -> u32 {
+        if self.trip == UNKNOWN_TRIP {
+            self.slot().states().trip(self.index)
+        } else {
+            self.trip
+        }
+    }
+
+    /// Whether `local_gen` is the live lease of the home slot, held by this thread.
+    ///
+    /// A block that never had a local lease skips reading the lease word, which shares a cache
+    /// line with the owner's hot counters on another core.
     #[inline(always)]
-    pub(crate) fn set_state(&self, state: BlockState) {
-        self.slot().set_state(self.index, state);
+    pub(crate) fn is_home(&self, local_gen: u64) -> bool {
+        local_gen != NOT_LOCAL && self.slot().holds_lease(local_gen)
+    }
+
+    /// Records that the block leaves as a capability; returns the trip it travels on.
+    ///
+    /// `local_gen` is as in [`release`](Self::release).
+    pub(crate) fn depart(&self, local_gen: u64) -> u32 {
+        let states = self.slot().states();
+        if self.is_home(local_gen) {
+            states.depart(self.index)
+        } else {
+            let trip = self.current_trip();
+            states.record_remote(self.index, trip, BlockState::InFlight);
+            trip
+        }
+    }
+
+    /// Records that the block arrived at the lease of slot `owner`; `at_home` when that lease
+    /// holds the block's home slot. Returns the trip the buffer holds it on.
+    pub(crate) fn arrive(&self, at_home: bool, owner: usize) -> u32 {
+        let states = self.slot().states();
+        if at_home {
+            states.returned(self.index, true);
+            UNKNOWN_TRIP
+        } else {
+            states.record_remote(self.index, self.trip, BlockState::Owned { slot: owner });
+            self.trip
+        }
     }
 
     /// Returns the block home: onto the local free list when `local_gen` is the live lease of
@@ -101,19 +115,29 @@ impl BlockRef {
     ///
     /// # Safety
     /// 1. The caller owns the block and gives it up: nothing uses the block after this call.
-    /// 2. `local_gen` is either [`NOT_LOCAL`](super::slot::NOT_LOCAL) or a lease generation of the
-    ///    home slot that was taken on the calling thread.
+    /// 2. `local_gen` is either [`NOT_LOCAL`] or a lease generation of the home slot that was
+    ///    taken on the calling thread.
     #[inline]
     pub(crate) unsafe fn release(&self, local_gen: u64) {
-        let slot = self.slot();
-        if slot.holds_lease(local_gen) {
-            // SAFETY: promise 2 plus `holds_lease`: the lease `local_gen` is still current, and
-            // it was taken on this thread, so this thread holds it (Slot invariant 2); promise 1
+        if self.is_home(local_gen) {
+            // SAFETY: promise 2 plus `is_home`: the lease `local_gen` is still current, and it
+            // was taken on this thread, so this thread holds it (Slot invariant 2); promise 1
             // gives the block up.
-            unsafe { slot.push_local(self.index) }
+            unsafe { self.slot().push_local(self.index) }
         } else {
-            // SAFETY: invariant 0 (the slot is live while this block is out) and promise 1.
-            unsafe { Slot::free_remote(self.slot, self.index) }
+            // SAFETY: promise 1.
+            unsafe { self.release_remote() }
         }
+    }
+
+    /// Returns the block home from away: one lock-free push onto its home slot's queue.
+    ///
+    /// # Safety
+    /// The caller owns the block and gives it up: nothing uses the block after this call.
+    pub(crate) unsafe fn release_remote(&self) {
+        let trip = self.current_trip();
+        // SAFETY: invariant 0 (the slot is live while this block is out) and the caller's
+        // promise.
+        unsafe { Slot::free_remote(self.slot, self.index, trip) }
     }
 }

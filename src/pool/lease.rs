@@ -303,6 +303,7 @@ impl<R: Residency> LocalPool<R> {
 
     /// How a block of `slot` is owned once accepted by this lease: `Some((local generation,
     /// owner slot))` if the block's pool is this lease's pool or one of its fallbacks.
+    #[inline]
     pub(crate) fn adopt(&self, slot: NonNull<Slot>) -> Option<(u64, usize)> {
         let owner = self.lease.slot().index();
         if slot == self.lease.slot {
@@ -314,6 +315,14 @@ impl<R: Residency> LocalPool<R> {
         if self.lease.pool.same_pool(pool) {
             return Some((NOT_LOCAL, owner));
         }
+        self.adopt_from_fallback(slot, pool)
+            .map(|local| (local, owner))
+    }
+
+    /// `adopt` for a block of one of the fallback pools: its local generation, if any.
+    #[cold]
+    #[inline(never)]
+    fn adopt_from_fallback(&self, slot: NonNull<Slot>, pool: NonNull<PoolInner>) -> Option<u64> {
         let mut next = self.lease.pool.inner().fallback.as_ref();
         for cell in self.fallbacks.iter() {
             let fallback = next?;
@@ -324,7 +333,7 @@ impl<R: Residency> LocalPool<R> {
                 .map_or(NOT_LOCAL, |l| l.generation);
             cell.set(lease);
             if fallback.same_pool(pool) {
-                return Some((local, owner));
+                return Some(local);
             }
             next = fallback.inner().fallback.as_ref();
         }

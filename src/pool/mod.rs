@@ -10,6 +10,7 @@ mod block;
 mod inner;
 mod lease;
 mod slot;
+mod state;
 mod stats;
 
 use core::fmt;
@@ -20,7 +21,8 @@ pub(crate) use block::BlockRef;
 pub use block::BlockState;
 pub(crate) use inner::RawPool;
 pub use lease::LocalPool;
-pub(crate) use slot::Slot;
+pub(crate) use slot::{NOT_LOCAL, Slot};
+pub(crate) use state::UNKNOWN_TRIP;
 pub use stats::{PoolStats, SlotStats};
 
 use crate::backing::{self, BackingInfo, RegionRequest};
@@ -247,10 +249,10 @@ impl Geometry {
                 "blocks_per_slot is 0: each slot needs at least one block".into(),
             ));
         }
-        if blocks >= slot::NO_BLOCK as usize {
+        if blocks > slot::MAX_BLOCKS {
             return Err(invalid(format!(
                 "blocks_per_slot {blocks} is too large: at most {}",
-                slot::NO_BLOCK - 1
+                slot::MAX_BLOCKS
             )));
         }
         let slots = slots.unwrap_or_else(backing::os::online_cpus);

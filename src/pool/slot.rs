@@ -23,6 +23,7 @@ use crossbeam_utils::CachePadded;
 
 use super::block::BlockState;
 use super::inner::PoolInner;
+use super::state::StateTable;
 use crate::backing::Region;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
 
@@ -58,14 +59,36 @@ struct OwnerSide {
     fallbacks: AtomicU64,
 }
 
-/// The side of a slot that other threads write.
+/// The side of a slot that other threads write: one word, so a remote free is one CAS.
+///
+/// ```text
+/// bit 63      orphaned: the pool has no handle left (set once)
+/// bits 32..63 push count, modulo 2^31 (before orphaning: remote frees so far; after: minus
+///             the number still to come, so the push that brings it to 0 was the last)
+/// bits 0..32  top of the remote-free stack, a block index, or NO_BLOCK
+/// ```
 struct RemoteSide {
-    /// Top of the remote-free stack, or [`NO_BLOCK`].
-    head: AtomicU32,
-    /// Before the pool is orphaned: remote frees pushed, all time. After: the number of pushes
-    /// still to come, negated, so the push that brings it to zero sees `u64::MAX` and knows it
-    /// brought the last block home.
-    pushes: AtomicU64,
+    word: AtomicU64,
+}
+
+const HEAD_MASK: u64 = NO_BLOCK as u64;
+const COUNT_SHIFT: u32 = 32;
+const COUNT_MODULUS: u64 = 1 << 31;
+const ORPHANED: u64 = 1 << 63;
+
+/// The most blocks a slot may have: the push count must tell them all apart.
+pub(crate) const MAX_BLOCKS: usize = COUNT_MODULUS as usize - 1;
+
+/// The remote-free stack's top block.
+#[inline(always)]
+fn head_of(word: u64) -> u32 {
+    (word & HEAD_MASK) as u32
+}
+
+/// The push count (modulo 2^31).
+#[inline(always)]
+fn count_of(word: u64) -> u64 {
+    (word >> COUNT_SHIFT) & (COUNT_MODULUS - 1)
 }
 
 /// One pre-allocated region of `blocks` fixed-size blocks, leased by at most one thread.
@@ -90,9 +113,7 @@ pub(crate) struct Slot {
     block_size: usize,
     base: NonNull<u8>,
     next: Box<[AtomicU32]>,
-    state: Box<[AtomicU32]>,
-    /// `BlockState::Owned { slot: index }`, encoded once.
-    owned_word: u32,
+    states: StateTable,
     pool: NonNull<PoolInner>,
     region: Region,
 }
@@ -122,18 +143,14 @@ impl Slot {
                 fallbacks: AtomicU64::new(0),
             }),
             remote: CachePadded::new(RemoteSide {
-                head: AtomicU32::new(NO_BLOCK),
-                pushes: AtomicU64::new(0),
+                word: AtomicU64::new(HEAD_MASK),
             }),
             index: index as u32,
             blocks,
             block_size,
             base: region.base(),
             next: (0..blocks).map(|_| AtomicU32::new(NO_BLOCK)).collect(),
-            state: (0..blocks)
-                .map(|_| AtomicU32::new(BlockState::Free.encode()))
-                .collect(),
-            owned_word: BlockState::Owned { slot: index }.encode(),
+            states: StateTable::new(blocks),
             pool: NonNull::dangling(),
             region,
         }
@@ -174,38 +191,15 @@ impl Slot {
         unsafe { self.base.add(index as usize * self.block_size) }
     }
 
-    /// Records a block's state; a block index out of range is ignored in release builds and
-    /// fails a debug assertion.
-    #[inline]
-    pub(crate) fn set_state(&self, index: u32, state: BlockState) {
-        debug_assert!(
-            index < self.blocks,
-            "block {index} of a {}-block slot",
-            self.blocks
-        );
-        if let Some(word) = self.state.get(index as usize) {
-            word.store(state.encode(), Ordering::Relaxed);
-        }
-    }
-
-    /// Records a block's state (packed word), without a bounds check.
-    ///
-    /// # Safety
-    /// `index < self.blocks` (true of every index in a free structure or a `BlockRef`).
+    /// The blocks' state words.
     #[inline(always)]
-    unsafe fn set_state_unchecked(&self, index: u32, word: u32) {
-        debug_assert!(
-            index < self.blocks,
-            "block {index} of a {}-block slot",
-            self.blocks
-        );
-        // SAFETY: caller's promise: `index < blocks == state.len()`.
-        unsafe { self.state.get_unchecked(index as usize) }.store(word, Ordering::Relaxed);
+    pub(crate) fn states(&self) -> &StateTable {
+        &self.states
     }
 
-    /// A block's recorded state.
+    /// A block's current state, or `None` if there is no such block.
     pub(crate) fn state(&self, index: u32) -> Option<BlockState> {
-        BlockState::decode(self.state.get(index as usize)?.load(Ordering::Relaxed))
+        self.states.state(index, self.index())
     }
 
     // ----- leasing ---------------------------------------------------------------------------
@@ -281,7 +275,7 @@ impl Slot {
     #[inline]
     pub(crate) unsafe fn push_local(&self, block: u32) {
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
-        unsafe { self.set_state_unchecked(block, BlockState::Free.encode()) };
+        unsafe { self.states.free_at_home(block) };
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
             return;
@@ -301,7 +295,7 @@ impl Slot {
         bump(&self.own.allocations);
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
         // indices below `blocks` (invariant 1).
-        unsafe { self.set_state_unchecked(block, self.owned_word) };
+        unsafe { self.states.owned_at_home(block) };
     }
 
     /// The slow path of an allocation: a never-used block, else everything other threads freed.
@@ -325,17 +319,18 @@ impl Slot {
         unsafe { self.pop_local() }
     }
 
-    /// Takes every remote free in one swap and moves it onto the owner's stack.
+    /// Takes every remote free in one atomic step and moves it onto the owner's stack.
     ///
     /// # Safety
     /// The calling thread holds this slot's lease (invariant 2).
     pub(crate) unsafe fn drain_remote(&self) -> u32 {
-        if self.remote.head.load(Ordering::Relaxed) == NO_BLOCK {
+        if head_of(self.remote.word.load(Ordering::Relaxed)) == NO_BLOCK {
             return 0;
         }
-        // Acquire pairs with the Release of every push's CAS (they form one release sequence on
-        // `head`), so each pushed block's `next` link is visible below.
-        let mut head = self.remote.head.swap(NO_BLOCK, Ordering::Acquire);
+        // Setting every head bit empties the stack and keeps the count and the flag. Acquire
+        // pairs with the Release of every push's CAS (one release sequence on the word), so
+        // each pushed block's `next` link is visible below.
+        let mut head = head_of(self.remote.word.fetch_or(HEAD_MASK, Ordering::Acquire));
         let len = self.own.len.load(Ordering::Relaxed);
         let mut taken = 0u32;
         self.own.stack.with_mut(|stack| {
@@ -343,15 +338,14 @@ impl Slot {
             let stack = unsafe { &mut *stack };
             while head != NO_BLOCK {
                 stack[(len + taken) as usize] = head;
+                self.states.returned(head, false);
                 taken += 1;
                 head = self.next[head as usize].load(Ordering::Relaxed);
             }
         });
         self.own.len.store(len + taken, Ordering::Relaxed);
-        self.own.drained.store(
-            self.own.drained.load(Ordering::Relaxed) + u64::from(taken),
-            Ordering::Relaxed,
-        );
+        let drained = self.own.drained.load(Ordering::Relaxed) + u64::from(taken);
+        self.own.drained.store(drained, Ordering::Relaxed);
         taken
     }
 
@@ -375,29 +369,30 @@ impl Slot {
     /// # Safety
     /// 1. `slot` points to a live slot (true while any of its blocks is out: PoolInner
     ///    invariant 2).
-    /// 2. `block` belongs to it, is out of the pool, and the caller gives it up.
-    pub(crate) unsafe fn free_remote(slot: NonNull<Slot>, block: u32) {
+    /// 2. `block` belongs to it, is out of the pool, and the caller gives it up; `trip` is the
+    ///    trip it is on.
+    pub(crate) unsafe fn free_remote(slot: NonNull<Slot>, block: u32, trip: u32) {
         let last = {
             // SAFETY: promise 1. The reference ends before the pool can be freed: nothing frees
-            // it while this block is not yet counted home, and it is counted by the `fetch_add`
-            // below, after which only the thread that saw `u64::MAX` touches the pool.
+            // it while this block is not yet counted home, and it is counted by the CAS below,
+            // after which only the thread that brought the count to zero touches the pool.
             let this = unsafe { slot.as_ref() };
-            // SAFETY: promise 2: the block belongs to this slot.
-            unsafe { this.set_state_unchecked(block, BlockState::Free.encode()) };
-            let mut head = this.remote.head.load(Ordering::Relaxed);
+            this.states.record_remote(block, trip, BlockState::Free);
+            let mut word = this.remote.word.load(Ordering::Relaxed);
             loop {
-                this.next[block as usize].store(head, Ordering::Relaxed);
-                match this.remote.head.compare_exchange_weak(
-                    head,
-                    block,
-                    Ordering::Release,
+                this.next[block as usize].store(head_of(word), Ordering::Relaxed);
+                let count = (count_of(word) + 1) % COUNT_MODULUS;
+                let new = (word & ORPHANED) | (count << COUNT_SHIFT) | u64::from(block);
+                match this.remote.word.compare_exchange_weak(
+                    word,
+                    new,
+                    Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break,
-                    Err(now) => head = now,
+                    Ok(_) => break word & ORPHANED != 0 && count == 0,
+                    Err(now) => word = now,
                 }
             }
-            this.remote.pushes.fetch_add(1, Ordering::AcqRel) == u64::MAX
         };
         if last {
             // SAFETY: promise 1 and invariant 5: the pool is live (this slot was not yet home),
@@ -416,31 +411,34 @@ impl Slot {
     /// every owner-side write happened before this call).
     pub(crate) unsafe fn orphan(&self) -> bool {
         let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
-        let len = u64::from(self.own.len.load(Ordering::Relaxed))
+        let free_local = u64::from(self.own.len.load(Ordering::Relaxed))
             + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK);
         let drained = self.own.drained.load(Ordering::Relaxed);
-        // Every block not on the stack and not fresh comes home by a remote push, some of them
-        // already pushed: the total number of pushes there will ever be.
-        let total_pushes = fresh - len + drained;
-        let mut pushed = self.remote.pushes.load(Ordering::Acquire);
+        // Every block neither free on the owner's side nor fresh comes home by a remote push,
+        // some of them already pushed: the total number of pushes there will ever be.
+        let total_pushes = fresh - free_local + drained;
+        let mut word = self.remote.word.load(Ordering::Acquire);
         loop {
+            // Fewer than 2^31 blocks are out (MAX_BLOCKS), so the count modulo 2^31 suffices.
+            let still_out =
+                (total_pushes % COUNT_MODULUS + COUNT_MODULUS - count_of(word)) % COUNT_MODULUS;
             debug_assert!(
-                pushed <= total_pushes,
-                "slot {}: more remote frees than blocks out",
+                still_out <= u64::from(self.blocks),
+                "slot {}: more frees than blocks out",
                 self.index
             );
-            let still_out = total_pushes - pushed;
             if still_out == 0 {
                 return true;
             }
-            match self.remote.pushes.compare_exchange(
-                pushed,
-                still_out.wrapping_neg(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            let count = COUNT_MODULUS - still_out;
+            let new = ORPHANED | (count << COUNT_SHIFT) | (word & HEAD_MASK);
+            match self
+                .remote
+                .word
+                .compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return false,
-                Err(now) => pushed = now,
+                Err(now) => word = now,
             }
         }
     }
@@ -458,7 +456,12 @@ impl Slot {
 
             allocations: self.own.allocations.load(relaxed),
             drained: self.own.drained.load(relaxed),
-            pushed: self.remote.pushes.load(relaxed),
+            pushed: {
+                // Remote frees so far: those drained, plus those pending (count modulo 2^31).
+                let drained = self.own.drained.load(relaxed);
+                let count = count_of(self.remote.word.load(relaxed));
+                drained + (count + COUNT_MODULUS - drained % COUNT_MODULUS) % COUNT_MODULUS
+            },
             exhausted: self.own.exhausted.load(relaxed),
             fallbacks: self.own.fallbacks.load(relaxed),
             leased: self.is_leased(),

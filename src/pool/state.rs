@@ -1,0 +1,165 @@
+//! Block states, kept by writer, so a block handed between two cores never bounces a cache
+//! line between them just to record where it is.
+//!
+//! Each block has two words:
+//!
+//! - the **owner word**, written only by the thread that leases the block's home slot:
+//!   `trip (24 bits) << 8 | tag`;
+//! - the **remote word**, written only by other threads holding the block:
+//!   `slot (32 bits) << 32 | trip (24 bits) << 8 | tag`.
+//!
+//! A *trip* numbers one journey of the block away from its home slot. The owner bumps it when
+//! the block departs (a capability made on the home thread) and again when it comes back (a
+//! remote free drained, or a capability accepted at home). Remote threads record the trip they
+//! hold the block on. So the current state is the remote word's when its trip equals the owner
+//! word's (a journey in progress, recorded by whoever holds the block), and the owner word's
+//! otherwise (the remote word then describes an older journey). A reader may see a block that
+//! changes hands during the read on either side of the change.
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+use super::block::BlockState;
+
+const TAG_MASK: u64 = 0xff;
+const TAG_FREE: u64 = 0;
+const TAG_OWNED: u64 = 1;
+const TAG_IN_FLIGHT: u64 = 2;
+const TRIP_SHIFT: u32 = 8;
+const TRIP_MASK: u32 = 0xff_ffff;
+const SLOT_SHIFT: u32 = 32;
+
+/// A trip no owner word starts with: the remote word of a block never touched remotely.
+const NO_TRIP: u32 = TRIP_MASK;
+
+/// A trip that a block's holder does not know yet: its buffer was allocated on the home thread
+/// and never left it, so the trip is in the owner word.
+pub(crate) const UNKNOWN_TRIP: u32 = u32::MAX;
+
+/// The state of one tag with the slot it names.
+fn decode(tag: u64, slot: usize) -> Option<BlockState> {
+    match tag {
+        TAG_FREE => Some(BlockState::Free),
+        TAG_OWNED => Some(BlockState::Owned { slot }),
+        TAG_IN_FLIGHT => Some(BlockState::InFlight),
+        _ => None,
+    }
+}
+
+/// The two state words of every block of one slot.
+///
+/// # Invariants
+/// 0. `owner.len() == remote.len()` = the slot's block count.
+/// 1. Owner words change only on the thread holding the home slot's lease, or on a thread that
+///    holds the block while no lease can touch it (the block is out of the slot).
+/// 2. For a block on its home slot's free list, or owned at home, the remote word's trip
+///    differs from the owner word's (every return home bumps the owner's trip).
+pub(crate) struct StateTable {
+    owner: Box<[AtomicU32]>,
+    remote: Box<[AtomicU64]>,
+}
+
+impl StateTable {
+    /// Every block free, on trip 0, never seen remotely.
+    pub(crate) fn new(blocks: u32) -> Self {
+        let never_remote = (u64::from(NO_TRIP) << TRIP_SHIFT) | TAG_FREE;
+        StateTable {
+            owner: (0..blocks)
+                .map(|_| AtomicU32::new(TAG_FREE as u32))
+                .collect(),
+            remote: (0..blocks).map(|_| AtomicU64::new(never_remote)).collect(),
+        }
+    }
+
+    /// The owner word of `block`, without a bounds check.
+    ///
+    /// # Safety
+    /// `block` < the slot's block count (invariant 0).
+    #[inline(always)]
+    unsafe fn owner_word(&self, block: u32) -> &AtomicU32 {
+        debug_assert!((block as usize) < self.owner.len());
+        // SAFETY: caller's promise.
+        unsafe { self.owner.get_unchecked(block as usize) }
+    }
+
+    /// Sets the owner word's tag, keeping its trip.
+    ///
+    /// # Safety
+    /// `block` is in range.
+    #[inline(always)]
+    unsafe fn owner_tag(&self, block: u32, tag: u64) {
+        // SAFETY: caller's promise.
+        let word = unsafe { self.owner_word(block) };
+        let trip = word.load(Ordering::Relaxed) & !(TAG_MASK as u32);
+        word.store(trip | tag as u32, Ordering::Relaxed);
+    }
+
+    /// The home thread hands `block` out: owned at home.
+    ///
+    /// # Safety
+    /// `block` is in range.
+    #[inline(always)]
+    pub(crate) unsafe fn owned_at_home(&self, block: u32) {
+        // SAFETY: caller's promise.
+        unsafe { self.owner_tag(block, TAG_OWNED) }
+    }
+
+    /// The home thread takes `block` back on its free list.
+    ///
+    /// # Safety
+    /// `block` is in range.
+    #[inline(always)]
+    pub(crate) unsafe fn free_at_home(&self, block: u32) {
+        // SAFETY: caller's promise.
+        unsafe { self.owner_tag(block, TAG_FREE) }
+    }
+
+    /// Starts a new trip with the owner word set to `tag`; returns the new trip.
+    fn next_trip(&self, block: u32, tag: u64) -> u32 {
+        let word = &self.owner[block as usize];
+        let trip = ((word.load(Ordering::Relaxed) >> TRIP_SHIFT) + 1) & TRIP_MASK;
+        // The trip that marks "never seen remotely" is skipped, so it never matches (inv. 2).
+        let trip = if trip == NO_TRIP { 0 } else { trip };
+        word.store((trip << TRIP_SHIFT) | tag as u32, Ordering::Relaxed);
+        trip
+    }
+
+    /// The home thread sends `block` away (a capability): a new trip begins.
+    pub(crate) fn depart(&self, block: u32) -> u32 {
+        self.next_trip(block, TAG_IN_FLIGHT)
+    }
+
+    /// `block` came home from a trip: drained from the remote-free queue (`owned == false`) or
+    /// accepted by the home slot's lease (`owned == true`).
+    pub(crate) fn returned(&self, block: u32, owned: bool) {
+        self.next_trip(block, if owned { TAG_OWNED } else { TAG_FREE });
+    }
+
+    /// The trip `block` is on, from the owner word (for a buffer that never left home).
+    pub(crate) fn trip(&self, block: u32) -> u32 {
+        self.owner[block as usize].load(Ordering::Relaxed) >> TRIP_SHIFT
+    }
+
+    /// A thread away from home records what it does with `block` on trip `trip`.
+    pub(crate) fn record_remote(&self, block: u32, trip: u32, state: BlockState) {
+        let (tag, slot) = match state {
+            BlockState::Free => (TAG_FREE, 0),
+            BlockState::Owned { slot } => (TAG_OWNED, slot as u64),
+            BlockState::InFlight => (TAG_IN_FLIGHT, 0),
+        };
+        let word = (slot << SLOT_SHIFT) | (u64::from(trip & TRIP_MASK) << TRIP_SHIFT) | tag;
+        self.remote[block as usize].store(word, Ordering::Relaxed);
+    }
+
+    /// The current state of `block`, whose home slot is `home`; `None` if out of range.
+    pub(crate) fn state(&self, block: u32, home: usize) -> Option<BlockState> {
+        let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
+        let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed);
+        let owner_trip = (owner >> TRIP_SHIFT) & u64::from(TRIP_MASK);
+        let remote_trip = (remote >> TRIP_SHIFT) & u64::from(TRIP_MASK);
+        if owner_trip == remote_trip {
+            decode(remote & TAG_MASK, (remote >> SLOT_SHIFT) as usize)
+        } else {
+            decode(owner & TAG_MASK, home)
+        }
+    }
+}
