@@ -50,7 +50,9 @@ fn extracted() -> Option<&'static Path> {
                 return None;
             }
         }
-        let out = std::env::temp_dir().join(format!("umrf-real-topologies-{}", std::process::id()));
+        // Under target/ (removed by `cargo clean`), one folder per run.
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("real-topologies-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).unwrap();
         let mut tarballs: Vec<PathBuf> = std::fs::read_dir(&data)

@@ -43,6 +43,8 @@ use super::{
     CpuSet, Distances, HugePagePool, Node, NodeHugePages, Source, Topology, TopologyError,
 };
 
+/// Largest XML file accepted (the biggest real exports are a few MiB).
+const MAX_XML_BYTES: u64 = 256 << 20;
 /// Hint for a failing hwloc library.
 const HWLOC_HINT: &str = "check that the system hwloc 2.x library works (`lstopo` should run)";
 /// Hint for an XML file hwloc rejects or this model cannot hold.
@@ -83,6 +85,8 @@ impl Topology {
     ///
     /// # Errors
     ///
+    /// [`TopologyError::Io`] if the file cannot be read;
+    /// [`TopologyError::Malformed`] if it is over 256 MiB;
     /// [`TopologyError::Hwloc`] if hwloc rejects the file, or it describes
     /// something this model cannot hold (a node without an OS index, a
     /// distance too large for `u32`).
@@ -97,12 +101,27 @@ impl Topology {
     /// ```
     pub fn from_hwloc_xml(path: impl AsRef<Path>) -> Result<Self, TopologyError> {
         let path = path.as_ref();
+        // The file is read here and handed to hwloc as a buffer: hwlocality
+        // panics (`unreachable!`) on any errno but EINVAL from hwloc's own
+        // file loading (ENOENT, EISDIR, EACCES, ...).
+        let meta = std::fs::metadata(path).map_err(|e| TopologyError::io(path, e))?;
+        if meta.len() > MAX_XML_BYTES {
+            return Err(TopologyError::malformed(
+                path,
+                format!(
+                    "{} bytes is more than an hwloc XML export can be",
+                    meta.len()
+                ),
+                XML_HINT,
+            ));
+        }
+        let xml = std::fs::read_to_string(path).map_err(|e| TopologyError::io(path, e))?;
         let fail = |what: String| TopologyError::Hwloc {
             what,
             hint: XML_HINT,
         };
         let topo = HwTopology::builder()
-            .from_xml_file(path)
+            .from_xml(&xml)
             .map_err(|e| fail(format!("{}: {e}", path.display())))?
             .build()
             .map_err(|e| {
@@ -189,7 +208,7 @@ fn convert(topo: &HwTopology, source: Source) -> Result<Topology, TopologyError>
         builder = builder.base_page_size(base);
     }
     for (size, per_node) in sizes {
-        let total = per_node.iter().map(|n| n.total).sum();
+        let total = per_node.iter().fold(0u64, |a, n| a.saturating_add(n.total));
         let pool = per_node.into_iter().fold(
             HugePagePool::new(size, total, None),
             HugePagePool::with_node,

@@ -82,9 +82,12 @@ pub(crate) fn read_pools(
                 .collect();
             let (total, free) = match global.iter().find(|h| h.size == size) {
                 Some(h) => (h.total, h.free),
+                // Saturating: a corrupt tree must not overflow (and panic).
                 None => (
-                    on_nodes.iter().map(|n| n.total).sum(),
-                    on_nodes.iter().map(|n| n.free).sum(),
+                    on_nodes.iter().fold(0u64, |a, n| a.saturating_add(n.total)),
+                    on_nodes
+                        .iter()
+                        .try_fold(0u64, |a, n| Some(a.saturating_add(n.free?))),
                 ),
             };
             on_nodes.into_iter().fold(
