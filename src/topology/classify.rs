@@ -3,44 +3,48 @@
 //! Classification is conservative: a kind other than [`MemoryKind::Unknown`]
 //! is given only on a cue that a kernel, driver or hwloc documents. Every
 //! result carries its [`KindCue`], so placement code can explain itself.
-//!
-//! # Heuristics, in the order they are tried
-//!
-//! sysfs/procfs ([`Topology::from_sysfs`](super::Topology::from_sysfs)):
-//! 1. **GPU**: `/proc/driver/nvidia/gpus/<bus>/numa_status` has a line
-//!    `Node: N`. The NVIDIA driver writes it when it onlines GPU memory as
-//!    NUMA node N (POWER9 AC922 with NVLink 2, Grace Hopper); hwloc uses the
-//!    same file to give such nodes the subtype `GPUMemory`.
-//!    Nothing else marks a GPU node. In particular a CPU-less node at a
-//!    large, uniform distance (80 on the AC922) whose size matches a GPU's is
-//!    *not* taken as GPU memory: that would be a guess, so it stays `Unknown`.
-//! 2. **CXL**: a device-DAX instance `/sys/bus/dax/devices/daxX.Y` whose
-//!    `target_node` is N and whose device path runs through the CXL bus (an
-//!    ancestor whose `subsystem` link names the `cxl` bus, or the CXL root
-//!    device `ACPI0017`). That is how a CXL RAM region is onlined as a NUMA
-//!    node by `dax_kmem`. A DAX instance under `hmem` (EFI "soft reserved"
-//!    memory) is *not* a cue: firmware reports both HBM and BIOS-configured
-//!    CXL memory that way.
-//! 3. **DRAM**: the node has CPUs. CPU-attached system memory is DRAM on
-//!    every platform except HBM-only parts (Xeon Max in HBM-only mode,
-//!    A64FX), which sysfs cannot tell apart.
-//! 4. **HBM**: a CPU-less node in a *faster* kernel memory tier than every
-//!    node with CPUs (`/sys/devices/virtual/memory_tiering/memory_tierN`,
-//!    lower N = lower abstract distance = faster, Linux
-//!    `Documentation/admin-guide/mm/memory-tiering.rst`). A CPU-less node in
-//!    a slower tier may be CXL or persistent memory, so it stays `Unknown`.
-//! 5. Otherwise a CPU-less node is `Unknown`.
-//!
-//! hwloc ([`Topology::from_hwloc`](super::Topology::from_hwloc)):
-//! 1. the object subtype: `DRAM` → DRAM; `HBM`, `MCDRAM` → HBM;
-//!    `GPUMemory` → GPU; `CXL-DRAM`, `CXL-NVM` or any `CXL…` → CXL; any other
-//!    subtype (`NVM`, `SPM`) → `Unknown`;
-//! 2. the hwloc 1.x info `Type=MCDRAM` → HBM;
-//! 3. then rules 3 and 5 above.
 
 use std::fmt;
 
 /// What kind of memory a NUMA node holds.
+///
+/// A kind other than `Unknown` is given only on a cue that a kernel, driver
+/// or hwloc documents; [`Node::classification`](super::Node::classification)
+/// says which cue.
+///
+/// # Heuristics, in the order they are tried
+///
+/// sysfs/procfs ([`Topology::from_sysfs`](super::Topology::from_sysfs)):
+/// 1. **GPU**: `/proc/driver/nvidia/gpus/<bus>/numa_status` has a line
+///    `Node: N`. The NVIDIA driver writes it when it onlines GPU memory as
+///    NUMA node N (POWER9 AC922 with NVLink 2, Grace Hopper); hwloc uses the
+///    same file to give such nodes the subtype `GPUMemory`.
+///    Nothing else marks a GPU node. In particular a CPU-less node at a
+///    large, uniform distance (80 on the AC922) whose size matches a GPU's is
+///    *not* taken as GPU memory: that would be a guess, so it stays `Unknown`.
+/// 2. **CXL**: a device-DAX instance `/sys/bus/dax/devices/daxX.Y` whose
+///    `target_node` is N and whose device path runs through the CXL bus (an
+///    ancestor whose `subsystem` link names the `cxl` bus, or the CXL root
+///    device `ACPI0017`). That is how a CXL RAM region is onlined as a NUMA
+///    node by `dax_kmem`. A DAX instance under `hmem` (EFI "soft reserved"
+///    memory) is *not* a cue: firmware reports both HBM and BIOS-configured
+///    CXL memory that way.
+/// 3. **DRAM**: the node has CPUs. CPU-attached system memory is DRAM on
+///    every platform except HBM-only parts (Xeon Max in HBM-only mode,
+///    A64FX), which sysfs cannot tell apart.
+/// 4. **HBM**: a CPU-less node in a *faster* kernel memory tier than every
+///    node with CPUs (`/sys/devices/virtual/memory_tiering/memory_tierN`,
+///    lower N = lower abstract distance = faster, Linux
+///    `Documentation/admin-guide/mm/memory-tiering.rst`). A CPU-less node in
+///    a slower tier may be CXL or persistent memory, so it stays `Unknown`.
+/// 5. Otherwise a CPU-less node is `Unknown`.
+///
+/// hwloc (`Topology::from_hwloc`, feature `hwloc`):
+/// 1. the object subtype: `DRAM` → DRAM; `HBM`, `MCDRAM` → HBM;
+///    `GPUMemory` → GPU; `CXL-DRAM`, `CXL-NVM` or any `CXL…` → CXL; any other
+///    subtype (`NVM`, `SPM`) → `Unknown`;
+/// 2. the hwloc 1.x info `Type=MCDRAM` → HBM;
+/// 3. then rules 3 and 5 above.
 ///
 /// # Examples
 ///

@@ -1,29 +1,5 @@
 //! The `hwloc` feature: the same model from the hwloc library, through the
 //! `hwlocality` crate (hwloc 2.x; it also imports hwloc 1.x XML files).
-//!
-//! Mapping:
-//! - each `NUMANode` object becomes a [`Node`]: `os_index` → id,
-//!   `local_memory` → total memory (free memory is unknown), `MemoryTier`
-//!   info → tier, subtype / `Type` info → kind (see the `classify` module);
-//! - the `NUMALatency` distance matrix (else any latency matrix over NUMA
-//!   nodes) → [`Distances`], if it covers every node;
-//! - page types: the smallest size is the base page size, the others are
-//!   huge-page pools with per-node counts (free counts unknown);
-//! - the topology cpuset → online CPUs.
-//!
-//! **Which nodes own CPUs.** In hwloc 2.x a NUMA node's cpuset is its
-//! *locality*: a memory-only node carries the CPUs of the object it is
-//! attached to, the same as the DRAM node next to it. Since Linux gives each
-//! CPU to exactly one node, the reader picks owners so: a node is a
-//! candidate if its cpuset is non-empty, its subtype is not one that never
-//! has CPUs (`GPUMemory`, `CXL…`, `NVM`, `SPM`), and its cpuset does not
-//! strictly contain another node's (a node attached at the machine root,
-//! such as interleaved memory, is memory-only). Among candidates with the
-//! same cpuset (nodes sharing one parent), the owner is the one with subtype
-//! `DRAM`, else without subtype, else `HBM`/`MCDRAM`; ties go to the lowest
-//! id. Every other node is memory-only, with its cpuset kept as
-//! [`Node::local_cpus`]. hwloc 1.x files give memory-only nodes the cpuset
-//! `0x0`, which hwloc 2 keeps, so they fall out of the first rule.
 
 use std::collections::BTreeMap;
 use std::ffi::CStr;
@@ -55,6 +31,32 @@ impl Topology {
     /// This machine as hwloc sees it (including CPUs and nodes outside this
     /// process's cgroup, as sysfs does).
     ///
+    /// # Mapping
+    ///
+    /// Mapping:
+    /// - each `NUMANode` object becomes a [`Node`]: `os_index` → id,
+    ///   `local_memory` → total memory (free memory is unknown), `MemoryTier`
+    ///   info → tier, subtype / `Type` info → kind (see the `classify` module);
+    /// - the `NUMALatency` distance matrix (else any latency matrix over NUMA
+    ///   nodes) → [`Distances`], if it covers every node;
+    /// - page types: the smallest size is the base page size, the others are
+    ///   huge-page pools with per-node counts (free counts unknown);
+    /// - the topology cpuset → online CPUs.
+    ///
+    /// **Which nodes own CPUs.** In hwloc 2.x a NUMA node's cpuset is its
+    /// *locality*: a memory-only node carries the CPUs of the object it is
+    /// attached to, the same as the DRAM node next to it. Since Linux gives each
+    /// CPU to exactly one node, the reader picks owners so: a node is a
+    /// candidate if its cpuset is non-empty, its subtype is not one that never
+    /// has CPUs (`GPUMemory`, `CXL…`, `NVM`, `SPM`), and its cpuset does not
+    /// strictly contain another node's (a node attached at the machine root,
+    /// such as interleaved memory, is memory-only). Among candidates with the
+    /// same cpuset (nodes sharing one parent), the owner is the one with subtype
+    /// `DRAM`, else without subtype, else `HBM`/`MCDRAM`; ties go to the lowest
+    /// id. Every other node is memory-only, with its cpuset kept as
+    /// [`Node::local_cpus`]. hwloc 1.x files give memory-only nodes the cpuset
+    /// `0x0`, which hwloc 2 keeps, so they fall out of the first rule.
+    ///
     /// # Errors
     ///
     /// [`TopologyError::Hwloc`] if hwloc fails, or reports a node without an
@@ -81,7 +83,8 @@ impl Topology {
         convert(&topo, Source::Hwloc)
     }
 
-    /// Loads an hwloc XML file (v2, or v1 which hwloc 2 imports).
+    /// Loads an hwloc XML file (v2, or v1 which hwloc 2 imports), mapped
+    /// as [`Topology::from_hwloc`] describes.
     ///
     /// # Errors
     ///

@@ -1,30 +1,4 @@
 //! The default source: Linux sysfs and procfs under a root directory.
-//!
-//! What is read, relative to the root:
-//! - `sys/devices/system/node/online` for the node ids; where it is missing
-//!   (old kernels) the `nodeN` directories. The `has_cpu` file is *not*
-//!   used: real machines ship it empty (2× Xeon Silver 4108 with SX-Aurora),
-//!   so each node's own CPU list decides whether it has CPUs.
-//! - per node: `cpulist`, or `cpumap` where there is no `cpulist`;
-//!   `meminfo` (`Node N MemTotal: … kB`); `distance` (columns follow the
-//!   node ids in increasing order, as the kernel prints them);
-//!   `hugepages/hugepages-<size>kB/{nr,free}_hugepages`; HMAT
-//!   `access1/initiators` (else `access0`) for a memory-only node's local
-//!   CPUs.
-//! - `sys/kernel/mm/hugepages` for machine-wide huge-page counts; where no
-//!   huge-page directory exists at all, the default-size pool from
-//!   `proc/meminfo` (`HugePages_Total`, `HugePages_Free`, `Hugepagesize`).
-//! - `sys/devices/system/cpu/online` (else the `cpuN` directories and their
-//!   `online` files) for the online CPUs.
-//! - `sys/devices/virtual/memory_tiering/memory_tierN/nodelist` for tiers.
-//! - `proc/driver/nvidia/gpus/*/numa_status` and `sys/bus/dax/devices/*`
-//!   as classification cues (see the `classify` module docs).
-//! - The base page size: `sysconf(_SC_PAGESIZE)` when the root is `/`;
-//!   otherwise `proc/self/smaps` (`KernelPageSize`) if the root has it, and
-//!   unknown if not. A fixture root does not say which kernel page size its
-//!   machine used, so the reader does not guess.
-//!
-//! Symbolic links are resolved inside the root (see the `rooted` module).
 
 use std::path::Path;
 
@@ -52,11 +26,38 @@ const SYSFS_SHAPE: &str = "point the reader at a root holding the sys/ and proc/
 impl Topology {
     /// Reads the topology from `root/sys/...` and `root/proc/...`: `/` for
     /// this machine, or a directory holding a copy of another machine's
-    /// trees (such as an extracted hwloc test tarball). The `sysfs` module
-    /// docs of the source list every file read. If
+    /// trees (such as an extracted hwloc test tarball). If
     /// `root/sys/devices/system/node` is absent, the result is one node built
     /// from `root/proc/meminfo` and the online CPUs, with
     /// [`Source::SysfsSingleNodeFallback`].
+    ///
+    /// # What is read
+    ///
+    /// Relative to the root:
+    /// - `sys/devices/system/node/online` for the node ids; where it is missing
+    ///   (old kernels) the `nodeN` directories. The `has_cpu` file is *not*
+    ///   used: real machines ship it empty (2× Xeon Silver 4108 with SX-Aurora),
+    ///   so each node's own CPU list decides whether it has CPUs.
+    /// - per node: `cpulist`, or `cpumap` where there is no `cpulist`;
+    ///   `meminfo` (`Node N MemTotal: … kB`); `distance` (columns follow the
+    ///   node ids in increasing order, as the kernel prints them);
+    ///   `hugepages/hugepages-<size>kB/{nr,free}_hugepages`; HMAT
+    ///   `access1/initiators` (else `access0`) for a memory-only node's local
+    ///   CPUs.
+    /// - `sys/kernel/mm/hugepages` for machine-wide huge-page counts; where no
+    ///   huge-page directory exists at all, the default-size pool from
+    ///   `proc/meminfo` (`HugePages_Total`, `HugePages_Free`, `Hugepagesize`).
+    /// - `sys/devices/system/cpu/online` (else the `cpuN` directories and their
+    ///   `online` files) for the online CPUs.
+    /// - `sys/devices/virtual/memory_tiering/memory_tierN/nodelist` for tiers.
+    /// - `proc/driver/nvidia/gpus/*/numa_status` and `sys/bus/dax/devices/*`
+    ///   as classification cues (see the `classify` module docs).
+    /// - The base page size: `sysconf(_SC_PAGESIZE)` when the root is `/`;
+    ///   otherwise `proc/self/smaps` (`KernelPageSize`) if the root has it, and
+    ///   unknown if not. A fixture root does not say which kernel page size its
+    ///   machine used, so the reader does not guess.
+    ///
+    /// Symbolic links are resolved inside the root (see the `rooted` module).
     ///
     /// # Errors
     ///
