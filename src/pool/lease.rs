@@ -12,6 +12,9 @@ use super::slot::{NOT_LOCAL, Slot};
 use super::stats::SlotStats;
 use super::{Pool, Taken};
 use crate::buffer::SharedBuffer;
+
+/// `take_slow`'s name for a block taken through the lease's own slot.
+const PRIMARY: u32 = 0;
 use crate::error::Error;
 use crate::residency::Residency;
 
@@ -68,20 +71,15 @@ impl RawLease {
 
     /// Pops a block: the owner's stack, else the slow refill.
     #[inline(always)]
-    fn pop(&self) -> Option<Taken> {
+    fn pop(&self) -> Option<u32> {
         let slot = self.slot();
         // SAFETY: invariant 0: this lease holds the slot, and a RawLease never leaves the thread
         // that took it (it lives inside a `!Send` LocalPool), so this is the lease thread.
-        let block = match unsafe { slot.pop_local() } {
-            Some(block) => block,
+        match unsafe { slot.pop_local() } {
+            Some(block) => Some(block),
             // SAFETY: as above.
-            None => unsafe { slot.refill() }?,
-        };
-        Some(Taken {
-            slot: self.slot,
-            block,
-            local_gen: self.generation,
-        })
+            None => unsafe { slot.refill() },
+        }
     }
 }
 
@@ -175,7 +173,19 @@ impl<R: Residency> LocalPool<R> {
                 local_gen: self.lease.generation,
             },
             None => match self.take_slow() {
-                Some(taken) => taken,
+                Some((PRIMARY, block)) => Taken {
+                    slot: self.lease.slot,
+                    block,
+                    local_gen: self.lease.generation,
+                },
+                Some((fallback, block)) => {
+                    let (slot, local_gen) = self.fallback_lease(fallback);
+                    Taken {
+                        slot,
+                        block,
+                        local_gen,
+                    }
+                }
                 None => return Err(exhausted_error(inner, self.lease.slot())),
             },
         };
@@ -270,35 +280,52 @@ impl<R: Residency> LocalPool<R> {
 
     /// A block for this thread when the slot's own stack is empty: a never-used block or the
     /// remote frees, else (after counting the exhaustion) each fallback pool in turn.
+    ///
+    /// Returns which lease took it ([`PRIMARY`], or `1 + i` for the `i`-th fallback lease) and
+    /// the block: a register-sized value, so the caller's `Result` stays out of memory.
     #[cold]
     #[inline(never)]
-    fn take_slow(&self) -> Option<Taken> {
-        if let Some(taken) = self.lease.pop() {
-            return Some(taken);
+    fn take_slow(&self) -> Option<(u32, u32)> {
+        if let Some(block) = self.lease.pop() {
+            return Some((PRIMARY, block));
         }
         let home = self.lease.slot();
         home.note_exhausted();
         let mut next = self.lease.pool.inner().fallback.as_ref();
-        for cell in self.fallbacks.iter() {
+        for (which, cell) in (1u32..).zip(self.fallbacks.iter()) {
             let pool = next?;
             let lease = match cell.take() {
                 Some(lease) => Some(lease),
                 None => RawLease::take_any(pool, home.index()).ok(),
             };
             if let Some(lease) = lease {
-                let taken = lease.pop();
-                if taken.is_none() {
+                let block = lease.pop();
+                if block.is_none() {
                     lease.slot().note_exhausted();
                 }
                 cell.set(Some(lease));
-                if taken.is_some() {
+                if let Some(block) = block {
                     home.note_fallback();
-                    return taken;
+                    return Some((which, block));
                 }
             }
             next = pool.inner().fallback.as_ref();
         }
         None
+    }
+
+    /// The slot and generation of fallback lease `which` (as numbered by `take_slow`), which
+    /// exists: `take_slow` just served a block through it.
+    #[cold]
+    #[inline(never)]
+    fn fallback_lease(&self, which: u32) -> (NonNull<Slot>, u64) {
+        let cell = &self.fallbacks[which as usize - 1];
+        let lease = cell
+            .take()
+            .expect("take_slow served a block through this fallback lease");
+        let parts = (lease.slot, lease.generation);
+        cell.set(Some(lease));
+        parts
     }
 
     /// How a block of `slot` is owned once accepted by this lease: `Some((local generation,
