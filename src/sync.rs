@@ -129,6 +129,12 @@ impl Backoff {
     }
 }
 
+/// A reader-writer lock for process-wide statics (the provenance registry of pool regions).
+///
+/// It guards no lock-free protocol and is never taken on an allocation path, so it stays `std`
+/// under loom, whose locks cannot live in statics.
+pub(crate) use std::sync::RwLock as StaticRwLock;
+
 /// A process-wide source of pool ids. Not a synchronisation point, so it stays a `std` atomic
 /// under loom (loom atomics cannot live in statics).
 pub(crate) fn next_pool_id() -> u64 {

@@ -25,6 +25,7 @@ use super::block::BlockState;
 use super::inner::PoolInner;
 use super::state::StateTable;
 use crate::backing::Region;
+use crate::events::SlotLog;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
 
 /// End of a chain in the remote queue.
@@ -57,6 +58,8 @@ struct OwnerSide {
     exhausted: AtomicU64,
     /// Allocations served by a fallback pool because this slot was empty.
     fallbacks: AtomicU64,
+    /// Capabilities this slot's leases refused (`Capability::accept` errors).
+    accept_failures: AtomicU64,
 }
 
 /// The side of a slot that other threads write: one word, so a remote free is one CAS.
@@ -105,6 +108,9 @@ fn count_of(word: u64) -> u64 {
 /// 3. `next[i]` is meaningful only while block `i` is in the remote queue.
 /// 4. Once the pool is orphaned, the owner side is never touched again.
 /// 5. `pool` points to the `PoolInner` that contains this slot (set once, before sharing).
+/// 6. `log` is set once, before sharing, and read-only after: `Some` only for pools built with
+///    ownership logging. It sits with the other read-only fields that every block operation
+///    reads, so a pool without logging pays one test of a pointer already in cache.
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
@@ -115,6 +121,7 @@ pub(crate) struct Slot {
     next: Box<[AtomicU32]>,
     states: StateTable,
     pool: NonNull<PoolInner>,
+    log: Option<Box<SlotLog>>,
     region: Region,
 }
 
@@ -141,6 +148,7 @@ impl Slot {
                 drained: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
+                accept_failures: AtomicU64::new(0),
             }),
             remote: CachePadded::new(RemoteSide {
                 word: AtomicU64::new(HEAD_MASK),
@@ -152,6 +160,7 @@ impl Slot {
             next: (0..blocks).map(|_| AtomicU32::new(NO_BLOCK)).collect(),
             states: StateTable::new(blocks),
             pool: NonNull::dangling(),
+            log: None,
             region,
         }
     }
@@ -159,6 +168,17 @@ impl Slot {
     /// Sets the back pointer to the containing pool (invariant 5); called once, before sharing.
     pub(crate) fn set_pool(&mut self, pool: NonNull<PoolInner>) {
         self.pool = pool;
+    }
+
+    /// Gives the slot its ownership log (invariant 6); called once, before sharing.
+    pub(crate) fn set_log(&mut self, log: Box<SlotLog>) {
+        self.log = Some(log);
+    }
+
+    /// The slot's ownership log, if its pool records one.
+    #[inline(always)]
+    pub(crate) fn log(&self) -> Option<&SlotLog> {
+        self.log.as_deref()
     }
 
     /// The containing pool.
@@ -276,6 +296,9 @@ impl Slot {
     pub(crate) unsafe fn push_local(&self, block: u32) {
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
         unsafe { self.states.free_at_home(block) };
+        if let Some(log) = self.log() {
+            log.freed_local(block);
+        }
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
             return;
@@ -296,6 +319,9 @@ impl Slot {
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
         // indices below `blocks` (invariant 1).
         unsafe { self.states.owned_at_home(block) };
+        if let Some(log) = self.log() {
+            log.allocate(block);
+        }
     }
 
     /// The slow path of an allocation: a never-used block, else everything other threads freed.
@@ -352,11 +378,25 @@ impl Slot {
     /// Counts an allocation that found this slot empty.
     pub(crate) fn note_exhausted(&self) {
         bump(&self.own.exhausted);
+        if let Some(log) = self.log() {
+            log.exhausted();
+        }
     }
 
-    /// Counts an allocation that a fallback pool served for this slot.
-    pub(crate) fn note_fallback(&self) {
+    /// Counts an allocation that slot `fallback_slot` of a fallback pool served for this slot.
+    pub(crate) fn note_fallback(&self, fallback_slot: usize) {
         bump(&self.own.fallbacks);
+        if let Some(log) = self.log() {
+            log.fallback_used(fallback_slot);
+        }
+    }
+
+    /// Counts a capability refused by this slot's lease.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    pub(crate) unsafe fn note_accept_failure(&self) {
+        bump(&self.own.accept_failures);
     }
 
     // ----- any thread ------------------------------------------------------------------------
@@ -378,6 +418,10 @@ impl Slot {
             // after which only the thread that brought the count to zero touches the pool.
             let this = unsafe { slot.as_ref() };
             this.states.record_remote(block, trip, BlockState::Free);
+            if let Some(log) = this.log() {
+                // Before the push below: its Release hands the log's record to the drainer.
+                log.freed_remote(block);
+            }
             let mut word = this.remote.word.load(Ordering::Relaxed);
             loop {
                 this.next[block as usize].store(head_of(word), Ordering::Relaxed);
@@ -464,6 +508,7 @@ impl Slot {
             },
             exhausted: self.own.exhausted.load(relaxed),
             fallbacks: self.own.fallbacks.load(relaxed),
+            accept_failures: self.own.accept_failures.load(relaxed),
             leased: self.is_leased(),
         }
     }
@@ -482,5 +527,6 @@ pub(crate) struct SlotCounters {
     pub pushed: u64,
     pub exhausted: u64,
     pub fallbacks: u64,
+    pub accept_failures: u64,
     pub leased: bool,
 }
