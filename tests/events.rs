@@ -1,6 +1,8 @@
 //! Ownership event logs: recorded by real multi-threaded runs, written as JSON lines, read
 //! back and replayed against I1; corrupted logs are caught.
 
+mod observe_support;
+
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
@@ -32,11 +34,7 @@ struct Run {
 fn multi_threaded_run(messages: u64, ring_capacity: usize) -> Run {
     let path = temp_path(&format!("run-{messages}-{ring_capacity}"));
     let sink = Arc::new(JsonLines::create(&path).unwrap());
-    let pool = Pool::<CpuLocal>::builder()
-        .name("events-mt")
-        .block_size(512)
-        .blocks_per_slot(256)
-        .slots(3)
+    let pool = observe_support::builder("events-mt", 512, 256, 3)
         .log_ownership(
             LogConfig::new()
                 .ring_capacity(ring_capacity)
@@ -120,11 +118,17 @@ fn a_multi_threaded_log_replays_with_one_owner_per_block_and_matches_the_stats()
 
     assert_eq!(count(&run.json, EventKind::Allocate), stats.allocations());
     assert_eq!(count(&run.json, EventKind::FreedLocal), stats.local_frees());
-    assert_eq!(count(&run.json, EventKind::FreedRemote), stats.remote_frees());
+    assert_eq!(
+        count(&run.json, EventKind::FreedRemote),
+        stats.remote_frees()
+    );
     assert_eq!(count(&run.json, EventKind::Allocate), 2 * messages);
     // Sent: once from home each, plus A's forwards and returns (two thirds of the messages).
     let forwarded = (0..messages).filter(|i| i % 3 != 0).count() as u64;
-    assert_eq!(count(&run.json, EventKind::TransferSent), messages + forwarded);
+    assert_eq!(
+        count(&run.json, EventKind::TransferSent),
+        messages + forwarded
+    );
     let dropped_unaccepted = run
         .json
         .iter()
@@ -163,7 +167,11 @@ fn each_slot_ring_holds_what_its_slot_did() {
             }
         }
         // Each ring is in recording order: time never goes back within one slot's thread.
-        assert!(events.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns || w[0].slot != w[1].slot));
+        assert!(
+            events
+                .windows(2)
+                .all(|w| w[0].ts_ns <= w[1].ts_ns || w[0].slot != w[1].slot)
+        );
     }
     let total: usize = rings.iter().map(Vec::len).sum();
     assert_eq!(total, run.ring.len());
@@ -204,7 +212,11 @@ fn every_json_line_has_exactly_the_documented_fields() {
         assert!(object["ts_ns"].is_u64() && object["pool_id"].is_u64());
         assert!(object["event"].is_string());
         for field in ["home", "block", "seq"] {
-            assert_eq!(object[field].is_u64(), event.event.is_block_event(), "{line}");
+            assert_eq!(
+                object[field].is_u64(),
+                event.event.is_block_event(),
+                "{line}"
+            );
         }
     }
     // Time stamps grow along each block's history.
@@ -309,9 +321,9 @@ fn corrupted_logs_are_caught() {
     log.push(log[at].clone());
     let err = validate(log).unwrap_err();
     assert!(
-        err.violations
-            .iter()
-            .any(|v| matches!(v.kind, ViolationKind::Sequence { expected, found } if found < expected)),
+        err.violations.iter().any(
+            |v| matches!(v.kind, ViolationKind::Sequence { expected, found } if found < expected)
+        ),
         "{err}"
     );
 
@@ -350,19 +362,11 @@ fn overwritten_rings_need_the_lenient_validator_and_the_json_log_does_not() {
 
 #[test]
 fn exhaustion_and_fallback_are_logged_in_both_pools() {
-    let spare = Pool::<CpuLocal>::builder()
-        .name("spare")
-        .block_size(64)
-        .blocks_per_slot(1)
-        .slots(2)
+    let spare = observe_support::builder("spare", 64, 1, 2)
         .log_ownership(LogConfig::new())
         .build()
         .unwrap();
-    let main = Pool::<CpuLocal>::builder()
-        .name("main")
-        .block_size(64)
-        .blocks_per_slot(1)
-        .slots(1)
+    let main = observe_support::builder("main", 64, 1, 1)
         .exhaustion(Exhaustion::Fallback(spare.clone()))
         .log_ownership(LogConfig::new())
         .build()
@@ -385,7 +389,11 @@ fn exhaustion_and_fallback_are_logged_in_both_pools() {
             EventKind::FreedLocal
         ]
     );
-    assert_eq!(main_events[2].peer, Some(0), "served by slot 0 of the spare pool");
+    assert_eq!(
+        main_events[2].peer,
+        Some(0),
+        "served by slot 0 of the spare pool"
+    );
     assert_eq!(main_events[1].block, None);
     let spare_events = spare.ownership_log().unwrap().events();
     let kinds: Vec<_> = spare_events.iter().map(|e| e.event).collect();
@@ -415,10 +423,7 @@ impl Write for Broken {
 #[test]
 fn a_failing_json_writer_never_disturbs_the_pool() {
     let sink = Arc::new(JsonLines::new(Broken));
-    let pool = Pool::<CpuLocal>::builder()
-        .block_size(64)
-        .blocks_per_slot(4)
-        .slots(1)
+    let pool = observe_support::builder("plain", 64, 4, 1)
         .log_ownership(LogConfig::new().sink(sink.clone()))
         .build()
         .unwrap();
@@ -438,7 +443,11 @@ fn the_reader_refuses_other_schema_versions_and_names_the_line() {
     let good = Event::slot_event("p", 1, "CpuLocal", 0, EventKind::Exhausted, 5);
     let mut text = serde_json::to_string(&good).unwrap();
     text.push('\n');
-    text.push_str(&serde_json::to_string(&good).unwrap().replace("\"v\":1", "\"v\":2"));
+    text.push_str(
+        &serde_json::to_string(&good)
+            .unwrap()
+            .replace("\"v\":1", "\"v\":2"),
+    );
     match read_json_lines(text.as_bytes()) {
         Err(ReadError::Version { line: 2, found: 2 }) => {}
         other => panic!("{other:?}"),
@@ -454,17 +463,15 @@ fn the_reader_refuses_other_schema_versions_and_names_the_line() {
 
 #[test]
 fn pools_without_logging_record_nothing() {
-    let pool = Pool::<CpuLocal>::builder()
-        .block_size(64)
-        .blocks_per_slot(4)
-        .slots(1)
-        .build()
-        .unwrap();
+    let pool = observe_support::pool("plain", 64, 4, 1);
     assert!(pool.ownership_log().is_none());
     drop(pool.attach().unwrap().alloc::<u8>(1).unwrap());
     let registry = umrf::metrics::Registry::new();
     registry.register(&pool).unwrap();
     let text = registry.render_prometheus();
     assert!(text.contains("umrf_pool_allocations_total"));
-    assert!(!text.contains("ownership_events"), "no event counters without logging");
+    assert!(
+        !text.contains("ownership_events"),
+        "no event counters without logging"
+    );
 }

@@ -1,23 +1,15 @@
 //! `provenance::owner_of`: every block state, every position in a block, pointers of other
 //! allocators, pools freed while lookups run.
 
+mod observe_support;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
+use observe_support::pool;
 use umrf::provenance::{self, Owner};
-use umrf::residency::CpuLocal;
-use umrf::{BlockState, Exhaustion, Pool};
-
-fn pool(name: &str, block_size: usize, blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder()
-        .name(name)
-        .block_size(block_size)
-        .blocks_per_slot(blocks)
-        .slots(slots)
-        .build()
-        .unwrap()
-}
+use umrf::{BlockState, Exhaustion};
 
 fn owner(ptr: *const u8) -> Owner {
     provenance::owner_of(ptr).expect("address inside a live pool")
@@ -32,12 +24,19 @@ fn every_state_is_reported_as_the_pool_records_it() {
     let a = home.alloc::<u8>(256).unwrap();
     let base = a.as_ptr();
     let fresh = owner(base.wrapping_add(2 * 256));
-    assert_eq!((fresh.slot, fresh.block, fresh.state), (0, 2, BlockState::Free));
+    assert_eq!(
+        (fresh.slot, fresh.block, fresh.state),
+        (0, 2, BlockState::Free)
+    );
 
     // Owned at home.
     let o = owner(base);
     assert_eq!(o.state, BlockState::Owned { slot: 0 });
-    assert_eq!(o.state, p.block_state(0, 0).unwrap(), "the same record as block_state");
+    assert_eq!(
+        o.state,
+        p.block_state(0, 0).unwrap(),
+        "the same record as block_state"
+    );
 
     // In flight.
     let cap = a.into_capability();
@@ -125,11 +124,7 @@ fn pointers_of_other_allocators_have_no_owner() {
 #[test]
 fn blocks_of_a_fallback_pool_name_the_fallback_pool() {
     let spare = pool("spare", 64, 4, 1);
-    let main = Pool::<CpuLocal>::builder()
-        .name("main")
-        .block_size(64)
-        .blocks_per_slot(1)
-        .slots(1)
+    let main = observe_support::builder("main", 64, 1, 1)
         .exhaustion(Exhaustion::Fallback(spare.clone()))
         .build()
         .unwrap();

@@ -78,7 +78,9 @@ impl PoolLog {
             home
         };
         if let Some(ring) = self.rings.get(ring as usize) {
-            ring.lock().unwrap_or_else(PoisonError::into_inner).push(raw);
+            ring.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(raw);
         }
         if !self.sinks.is_empty() {
             let event = raw.with_context(self.pool.as_str(), self.pool_id, &self.residency);
@@ -154,20 +156,20 @@ impl SlotLog {
     #[cold]
     #[inline(never)]
     pub(crate) fn allocate(&self, block: u32) {
-        let (seq, _) = self.step(block, self.home);
-        let home = self.home;
-        self.pool
-            .emit(EventKind::Allocate, home, home, block, seq, NONE);
+        self.at_home(EventKind::Allocate, block, self.home);
     }
 
     /// The home slot's lease took `block` back on its free list.
     #[cold]
     #[inline(never)]
     pub(crate) fn freed_local(&self, block: u32) {
-        let (seq, _) = self.step(block, HOLDER_FREE);
-        let home = self.home;
-        self.pool
-            .emit(EventKind::FreedLocal, home, home, block, seq, NONE);
+        self.at_home(EventKind::FreedLocal, block, HOLDER_FREE);
+    }
+
+    /// An event of the home slot's lease on `block`, which leaves the block with `holder`.
+    fn at_home(&self, kind: EventKind, block: u32, holder: u32) {
+        let (seq, _) = self.step(block, holder);
+        self.pool.emit(kind, self.home, self.home, block, seq, NONE);
     }
 
     /// `block`'s owner made a capability of it.
@@ -201,9 +203,19 @@ impl SlotLog {
     #[inline(never)]
     pub(crate) fn freed_remote(&self, block: u32) {
         let (seq, before) = self.step(block, HOLDER_FREE);
-        let actor = if before & IN_FLIGHT != 0 { NONE } else { before };
-        self.pool
-            .emit(EventKind::FreedRemote, actor, self.home, block, seq, self.home);
+        let actor = if before & IN_FLIGHT != 0 {
+            NONE
+        } else {
+            before
+        };
+        self.pool.emit(
+            EventKind::FreedRemote,
+            actor,
+            self.home,
+            block,
+            seq,
+            self.home,
+        );
     }
 
     /// An allocation found this slot empty.
@@ -300,7 +312,11 @@ impl OwnershipLog {
         self.log
             .rings
             .iter()
-            .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner).overwritten())
+            .map(|r| {
+                r.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .overwritten()
+            })
             .sum()
     }
 

@@ -98,7 +98,8 @@ pub enum ViolationKind {
 
 impl fmt::Display for ViolationKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slot = |s: &Option<u32>| s.map_or_else(|| "no slot".to_owned(), |s| format!("slot {s}"));
+        let slot =
+            |s: &Option<u32>| s.map_or_else(|| "no slot".to_owned(), |s| format!("slot {s}"));
         match self {
             ViolationKind::Incomplete => f.write_str("the event lacks a field its kind needs"),
             ViolationKind::Sequence { expected, found } => write!(
@@ -117,11 +118,9 @@ impl fmt::Display for ViolationKind {
             ViolationKind::AcceptWithoutSend { holder } => {
                 write!(f, "accepted while {holder}: accept without send")
             }
-            ViolationKind::WrongSender { sender, peer } => write!(
-                f,
-                "accepted from {} but sent by slot {sender}",
-                slot(peer)
-            ),
+            ViolationKind::WrongSender { sender, peer } => {
+                write!(f, "accepted from {} but sent by slot {sender}", slot(peer))
+            }
             ViolationKind::FreeByNonOwner { holder, slot: s } => {
                 write!(f, "freed by {} while {holder}", slot(s))
             }

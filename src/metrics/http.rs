@@ -139,12 +139,9 @@ fn answer(mut stream: TcpStream, registry: &Registry) -> io::Result<bool> {
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body, served) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            CONTENT_TYPE,
-            registry.render_prometheus(),
-            true,
-        ),
+        ("GET" | "HEAD", "/metrics") => {
+            ("200 OK", CONTENT_TYPE, registry.render_prometheus(), true)
+        }
         ("GET" | "HEAD", _) => (
             "404 Not Found",
             "text/plain; charset=utf-8",

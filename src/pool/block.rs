@@ -106,7 +106,10 @@ impl BlockRef {
         let states = self.slot().states();
         if let Some(log) = self.slot().log() {
             // At home the home slot's lease owns it, as the block's state says.
-            log.accepted(self.index, if at_home { self.slot().index() } else { owner });
+            log.accepted(
+                self.index,
+                if at_home { self.slot().index() } else { owner },
+            );
         }
         if at_home {
             states.returned(self.index, true);

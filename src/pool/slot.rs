@@ -118,10 +118,10 @@ pub(crate) struct Slot {
     blocks: u32,
     block_size: usize,
     base: NonNull<u8>,
+    log: Option<Box<SlotLog>>,
     next: Box<[AtomicU32]>,
     states: StateTable,
     pool: NonNull<PoolInner>,
-    log: Option<Box<SlotLog>>,
     region: Region,
 }
 

@@ -56,7 +56,10 @@ pub(crate) unsafe fn register(pool: NonNull<PoolInner>) {
         let start = slot.block_ptr(0).as_ptr().addr();
         let at = registry.entries.partition_point(|e| e.start < start);
         debug_assert!(
-            registry.entries.get(at).is_none_or(|e| e.start >= start + span),
+            registry
+                .entries
+                .get(at)
+                .is_none_or(|e| e.start >= start + span),
             "pool regions overlap"
         );
         registry.entries.insert(
