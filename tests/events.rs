@@ -475,3 +475,35 @@ fn pools_without_logging_record_nothing() {
         "no event counters without logging"
     );
 }
+
+/// A sink that panics on every event.
+struct Panicky;
+
+impl EventSink for Panicky {
+    fn record(&self, _event: &Event<'_>) {
+        panic!("sink bug");
+    }
+}
+
+#[test]
+fn a_panicking_sink_is_counted_and_the_pool_keeps_every_block() {
+    let pool = observe_support::builder("panicky", 64, 2, 1)
+        .log_ownership(LogConfig::new().sink(Arc::new(Panicky)))
+        .build()
+        .unwrap();
+    let lease = pool.attach().unwrap();
+    for _ in 0..10 {
+        drop(lease.alloc::<u8>(1).unwrap());
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.allocations(), stats.in_use(), stats.free()),
+        (10, 0, 2)
+    );
+    let log = pool.ownership_log().unwrap();
+    assert_eq!(log.sink_panics(), 20);
+    assert!(
+        validate(log.events()).is_ok(),
+        "the rings still got every event"
+    );
+}

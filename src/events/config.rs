@@ -10,9 +10,10 @@ use super::json::JsonLines;
 /// A destination for ownership events, besides the per-slot rings.
 ///
 /// `record` runs on the thread where the event happens, inside the pool's operation: keep it
-/// short, and never call back into the pool from it. It must not panic (a panic would unwind
-/// through the allocator's bookkeeping); report failures through the sink's own state instead,
-/// as [`JsonLines`] does.
+/// short, and never call back into the pool from it. Report failures through the sink's own
+/// state, as [`JsonLines`] does; a panic is caught, counted
+/// ([`OwnershipLog::sink_panics`](super::OwnershipLog::sink_panics)) and never unwinds through
+/// the pool.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};

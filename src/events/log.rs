@@ -26,6 +26,7 @@ pub(crate) struct PoolLog {
     rings: Box<[Mutex<Ring>]>,
     sinks: Vec<std::sync::Arc<dyn EventSink>>,
     counts: [AtomicU64; EventKind::ALL.len()],
+    sink_panics: AtomicU64,
 }
 
 impl PoolLog {
@@ -52,6 +53,7 @@ impl PoolLog {
             rings,
             sinks: config.sinks,
             counts: core::array::from_fn(|_| AtomicU64::new(0)),
+            sink_panics: AtomicU64::new(0),
         })
     }
 
@@ -85,7 +87,14 @@ impl PoolLog {
         if !self.sinks.is_empty() {
             let event = raw.with_context(self.pool.as_str(), self.pool_id, &self.residency);
             for sink in &self.sinks {
-                sink.record(&event);
+                // A panicking sink must not unwind through the pool's bookkeeping (STYLE rule
+                // 6): it is counted and the event goes on to the other sinks.
+                let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    sink.record(&event);
+                }));
+                if recorded.is_err() {
+                    self.sink_panics.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -323,6 +332,11 @@ impl OwnershipLog {
     /// Events of kind `kind` recorded, all time.
     pub fn count(&self, kind: EventKind) -> u64 {
         self.log.counts[kind_index(kind)].load(Ordering::Relaxed)
+    }
+
+    /// Times a sink panicked while recording (the panic was caught; the pool went on).
+    pub fn sink_panics(&self) -> u64 {
+        self.log.sink_panics.load(Ordering::Relaxed)
     }
 
     /// The pool's name.

@@ -121,16 +121,17 @@ fn serve(listener: &TcpListener, registry: &Registry, stop: &AtomicBool, scrapes
             return;
         }
         // A client that fails mid-request costs only its own connection.
-        if let Ok(stream) = stream
-            && let Ok(true) = answer(stream, registry)
-        {
-            scrapes.fetch_add(1, Ordering::Relaxed);
+        if let Ok(stream) = stream {
+            let _ = answer(stream, registry, scrapes);
         }
     }
 }
 
-/// Reads one request and answers it; `Ok(true)` when it served the metrics.
-fn answer(mut stream: TcpStream, registry: &Registry) -> io::Result<bool> {
+/// Reads one request and answers it, counting it in `scrapes` when it served the metrics.
+///
+/// The count goes up before the connection closes, so a client that has read the whole answer
+/// sees it counted.
+fn answer(mut stream: TcpStream, registry: &Registry, scrapes: &AtomicU64) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let head = read_head(&mut stream)?;
@@ -164,7 +165,10 @@ fn answer(mut stream: TcpStream, registry: &Registry) -> io::Result<bool> {
     }
     stream.write_all(response.as_bytes())?;
     stream.flush()?;
-    Ok(served)
+    if served {
+        scrapes.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// The request head: bytes up to the blank line, at most [`MAX_HEAD`].
