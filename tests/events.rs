@@ -507,3 +507,29 @@ fn a_panicking_sink_is_counted_and_the_pool_keeps_every_block() {
         "the rings still got every event"
     );
 }
+
+#[test]
+fn a_logging_pool_is_freed_once_its_last_block_comes_home() {
+    let pool = observe_support::builder("logged-lifetime", 64, 8, 2)
+        .log_ownership(LogConfig::new())
+        .build()
+        .unwrap();
+    let id = pool.id();
+    let log = pool.ownership_log().unwrap();
+    let lease = pool.attach_slot(0).unwrap();
+    let bufs: Vec<_> = (0..5).map(|_| lease.alloc::<u8>(1).unwrap()).collect();
+    let cap = lease.alloc::<u8>(1).unwrap().into_capability();
+    drop(bufs); // parked on the logging slot
+    let again = lease.alloc::<u8>(1).unwrap(); // taken back from the parked blocks
+    assert_eq!(pool.stats().slots[0].free, 8 - 2);
+    drop((again, lease, pool));
+    let registered = || umrf::provenance::regions().iter().any(|r| r.pool_id == id);
+    assert!(registered(), "the capability keeps the pool");
+    std::thread::spawn(move || drop(cap)).join().unwrap();
+    assert!(!registered(), "freed once every block is home");
+    let events = log.events();
+    assert_eq!(count(&events, EventKind::Allocate), 7);
+    assert_eq!(count(&events, EventKind::FreedLocal), 6);
+    assert_eq!(count(&events, EventKind::FreedRemote), 1);
+    assert_eq!(validate(events).unwrap().outstanding, 0);
+}

@@ -9,7 +9,7 @@ use super::config::{EventSink, LogConfig};
 use super::event::{Event, EventKind, NONE, RawEvent};
 use super::ring::Ring;
 use crate::error::PoolName;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering};
 
 fn kind_index(kind: EventKind) -> usize {
     EventKind::ALL.iter().position(|&k| k == kind).unwrap_or(0)
@@ -131,10 +131,13 @@ const IN_FLIGHT: u32 = 1 << 31;
 ///    passes with a happens-before edge (a message, a remote-free push and its drain, a lease
 ///    hand-over), so a relaxed load and store per event suffice: each owner sees the word its
 ///    predecessor wrote, and the event numbers of one block are consecutive.
+/// 2. `parked` is the number of free blocks a logging slot keeps on its owner's stack; only
+///    the slot's lease holder writes it (Slot invariant 6).
 pub(crate) struct SlotLog {
     pool: Arc<PoolLog>,
     home: u32,
     blocks: Box<[AtomicU64]>,
+    parked: AtomicU32,
 }
 
 impl SlotLog {
@@ -145,7 +148,18 @@ impl SlotLog {
             pool,
             home: home as u32,
             blocks: (0..blocks).map(|_| AtomicU64::new(free)).collect(),
+            parked: AtomicU32::new(0),
         })
+    }
+
+    /// Free blocks the slot keeps parked (see Slot invariant 6).
+    pub(crate) fn parked(&self) -> u32 {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Sets the parked count; only on the slot's lease holder.
+    pub(crate) fn set_parked(&self, parked: u32) {
+        self.parked.store(parked, Ordering::Relaxed);
     }
 
     /// Advances block `block`'s record to `holder`; returns the event number and the holder

@@ -109,8 +109,10 @@ fn count_of(word: u64) -> u64 {
 /// 4. Once the pool is orphaned, the owner side is never touched again.
 /// 5. `pool` points to the `PoolInner` that contains this slot (set once, before sharing).
 /// 6. `log` is set once, before sharing, and read-only after: `Some` only for pools built with
-///    ownership logging. It sits with the other read-only fields that every block operation
-///    reads, so a pool without logging pays one test of a pointer already in cache.
+///    ownership logging. It sits with the other read-only fields that block operations read, so
+///    a pool without logging pays one test of a pointer already in cache where it is checked
+///    (never on the allocation fast path). A logging slot never uses `hot` and keeps `len` at
+///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
@@ -297,7 +299,9 @@ impl Slot {
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
         unsafe { self.states.free_at_home(block) };
         if let Some(log) = self.log() {
-            log.freed_local(block);
+            // SAFETY: caller's promise 1, passed on.
+            unsafe { self.park(log, block) };
+            return;
         }
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
@@ -319,9 +323,68 @@ impl Slot {
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
         // indices below `blocks` (invariant 1).
         unsafe { self.states.owned_at_home(block) };
-        if let Some(log) = self.log() {
-            log.allocate(block);
+    }
+
+    // ----- owner side of a logging slot ------------------------------------------------------
+    //
+    // A slot whose pool logs ownership keeps its hot cell empty and its stack length at 0, so
+    // `pop_local` always misses and every allocation takes the cold `refill`, which logs it:
+    // pools without logging pay nothing for logging on the allocation path. Its free blocks
+    // are parked on the same stack storage, counted by the log (`SlotLog::parked`).
+
+    /// Frees `block` onto a logging slot's parked stack, and logs it.
+    ///
+    /// # Safety
+    /// As [`push_local`](Self::push_local).
+    #[cold]
+    #[inline(never)]
+    unsafe fn park(&self, log: &SlotLog, block: u32) {
+        log.freed_local(block);
+        let parked = log.parked();
+        self.own.stack.with_mut(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &mut *stack };
+            stack[parked as usize] = block;
+        });
+        log.set_parked(parked + 1);
+    }
+
+    /// `refill` for a logging slot: a parked block, else a fresh one, else the remote frees.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    unsafe fn refill_logged(&self, log: &SlotLog) -> Option<u32> {
+        let mut parked = log.parked();
+        if parked == 0 {
+            let fresh = self.own.fresh.load(Ordering::Relaxed);
+            if fresh < self.blocks {
+                self.own.fresh.store(fresh + 1, Ordering::Relaxed);
+                self.note_alloc(fresh);
+                log.allocate(fresh);
+                return Some(fresh);
+            }
+            // SAFETY: caller's promise, passed on. The drained blocks land at the bottom of the
+            // stack (the length is 0 on a logging slot); they become parked blocks.
+            parked = unsafe { self.drain_remote() };
+            self.own.len.store(0, Ordering::Relaxed);
+            if parked == 0 {
+                return None;
+            }
         }
+        let block = self.own.stack.with(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &*stack };
+            stack[parked as usize - 1]
+        });
+        log.set_parked(parked - 1);
+        self.note_alloc(block);
+        log.allocate(block);
+        Some(block)
+    }
+
+    /// Free blocks parked by a logging slot (0 for other slots).
+    fn parked(&self) -> u64 {
+        self.log().map_or(0, |log| u64::from(log.parked()))
     }
 
     /// The slow path of an allocation: a never-used block, else everything other threads freed.
@@ -331,6 +394,10 @@ impl Slot {
     #[cold]
     #[inline(never)]
     pub(crate) unsafe fn refill(&self) -> Option<u32> {
+        if let Some(log) = self.log() {
+            // SAFETY: caller's promise, passed on.
+            return unsafe { self.refill_logged(log) };
+        }
         let fresh = self.own.fresh.load(Ordering::Relaxed);
         if fresh < self.blocks {
             self.own.fresh.store(fresh + 1, Ordering::Relaxed);
@@ -456,7 +523,8 @@ impl Slot {
     pub(crate) unsafe fn orphan(&self) -> bool {
         let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
         let free_local = u64::from(self.own.len.load(Ordering::Relaxed))
-            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK);
+            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK)
+            + self.parked();
         let drained = self.own.drained.load(Ordering::Relaxed);
         // Every block neither free on the owner's side nor fresh comes home by a remote push,
         // some of them already pushed: the total number of pushes there will ever be.
@@ -496,7 +564,8 @@ impl Slot {
             blocks: u64::from(self.blocks),
             fresh: u64::from(self.own.fresh.load(relaxed)),
             len: u64::from(self.own.len.load(relaxed))
-                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK),
+                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK)
+                + self.parked(),
 
             allocations: self.own.allocations.load(relaxed),
             drained: self.own.drained.load(relaxed),
