@@ -16,10 +16,10 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{Peer, PeerBox, VecFreeList, pin_to};
+use common::{HANDOFF_BYTES, Peer, PeerBox, QUEUE, VecFreeList, handoff_umrf, pin_to};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use umrf::Pool;
 use umrf::residency::CpuLocal;
-use umrf::{Capability, Pool, mailbox};
 
 fn same_slot_pair(c: &mut Criterion) {
     pin_to(0);
@@ -65,42 +65,6 @@ fn same_slot_pair(c: &mut Criterion) {
     group.finish();
 }
 
-const HANDOFF_BYTES: usize = 4096;
-const QUEUE: usize = 256;
-
-/// Producer/consumer over umrf: capability in the mailbox, remote free home.
-fn handoff_umrf(messages: u64) -> Duration {
-    let pool = Pool::<CpuLocal>::builder()
-        .block_size(HANDOFF_BYTES)
-        .blocks_per_slot(4 * QUEUE)
-        .slots(2)
-        .build()
-        .unwrap();
-    let (tx, rx) = mailbox::<Capability<u8, CpuLocal>>(QUEUE);
-    let consumer_pool = pool.clone();
-    let consumer = std::thread::spawn(move || {
-        pin_to(1);
-        let lease = consumer_pool.attach_slot(1).unwrap();
-        let mut sum = 0u64;
-        for cap in rx.iter() {
-            let buf = cap.accept(&lease).unwrap();
-            sum += u64::from_ne_bytes(buf[..8].try_into().unwrap());
-        }
-        sum
-    });
-    pin_to(0);
-    let lease = pool.attach_slot(0).unwrap();
-    let start = Instant::now();
-    for i in 0..messages {
-        let mut buf = lease.alloc::<u8>(HANDOFF_BYTES).unwrap();
-        buf[..8].copy_from_slice(&i.to_ne_bytes());
-        tx.send(buf.into_capability()).unwrap();
-    }
-    drop(tx);
-    black_box(consumer.join().unwrap());
-    start.elapsed()
-}
-
 /// Producer/consumer with a peer allocator over crossbeam-channel: a `Box<[u8; 4096]>`
 /// (zero-initialised) when `zeroed`, else a raw allocation.
 fn handoff_peer(peer: Peer, zeroed: bool, messages: u64) -> Duration {
@@ -133,7 +97,7 @@ fn handoff(c: &mut Criterion) {
     let mut group = c.benchmark_group("handoff");
     group.throughput(Throughput::Elements(1));
     group.bench_function(BenchmarkId::new("umrf", HANDOFF_BYTES), |b| {
-        b.iter_custom(handoff_umrf)
+        b.iter_custom(|n| handoff_umrf(Pool::builder(), n))
     });
     for peer in Peer::ALL {
         for (zeroed, suffix) in [(true, ""), (false, "_raw")] {

@@ -93,6 +93,7 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     #[inline]
     pub fn accept(self, lease: &LocalPool<R>) -> Result<SharedBuffer<T, R>, AcceptError<T, R>> {
         let Some((local_gen, owner)) = lease.adopt(self.block.slot) else {
+            lease.note_accept_failure();
             let kind = AcceptErrorKind::ForeignPool {
                 expected: lease.raw_pool().inner().name.clone(),
                 found: self.pool_name(),

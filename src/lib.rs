@@ -50,6 +50,12 @@
 //!   the [`Transferable`] trait and `#[derive(Message)]`.
 //! - **Machine** — [`topology`]: NUMA nodes, distances, huge-page pools. [`backing`]: what the
 //!   operating system really gave a pool.
+//! - **Observability** — [`provenance`]: which pool, slot and block an address belongs to, and
+//!   its owner now ([`provenance::owner_of`]). [`events`]: the ownership event log (per-slot
+//!   rings, JSON lines, a replay validator of I1). [`metrics`]: Prometheus exposition of pool
+//!   health and a minimal `/metrics` endpoint. `tracing` events at pool build (with backing
+//!   decisions), exhaustion and fallback, under the targets `umrf::pool` and `umrf::backing`;
+//!   without a subscriber they cost nothing.
 //! - **Errors** — [`Error`].
 //!
 //! ## The invariants
@@ -68,8 +74,11 @@ pub mod backing;
 mod buffer;
 mod capability;
 mod error;
+pub mod events;
 pub mod mailbox;
+pub mod metrics;
 mod pool;
+pub mod provenance;
 pub mod residency;
 mod sync;
 pub mod topology;

@@ -102,7 +102,9 @@ impl Backoff {
                 spin_loop();
                 return;
             }
-            let started = *self.clock_started.get_or_insert_with(std::time::Instant::now);
+            let started = *self
+                .clock_started
+                .get_or_insert_with(std::time::Instant::now);
             if started.elapsed() < Self::SPIN_BUDGET {
                 spin_loop();
             } else {
@@ -117,7 +119,8 @@ impl Backoff {
     pub(crate) fn is_completed(&self) -> bool {
         #[cfg(not(umrf_loom))]
         {
-            self.clock_started.is_some_and(|since| since.elapsed() >= Self::YIELD_BUDGET)
+            self.clock_started
+                .is_some_and(|since| since.elapsed() >= Self::YIELD_BUDGET)
         }
         #[cfg(umrf_loom)]
         {
@@ -125,6 +128,12 @@ impl Backoff {
         }
     }
 }
+
+/// A reader-writer lock for process-wide statics (the provenance registry of pool regions).
+///
+/// It guards no lock-free protocol and is never taken on an allocation path, so it stays `std`
+/// under loom, whose locks cannot live in statics.
+pub(crate) use std::sync::RwLock as StaticRwLock;
 
 /// A process-wide source of pool ids. Not a synchronisation point, so it stays a `std` atomic
 /// under loom (loom atomics cannot live in statics).

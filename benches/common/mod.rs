@@ -6,10 +6,13 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
 
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
 use mimalloc::MiMalloc;
 use tikv_jemallocator::Jemalloc;
-use umrf::Pool;
 use umrf::residency::CpuLocal;
+use umrf::{Capability, Pool, PoolBuilder, mailbox};
 
 /// Pins the calling thread to `cpu`; a CPU this machine does not have is skipped.
 ///
@@ -171,4 +174,43 @@ impl VecFreeList {
     pub fn push(&mut self, block: *mut u8) {
         self.blocks.push(block);
     }
+}
+
+/// Bytes per message in the hand-off benchmarks.
+pub const HANDOFF_BYTES: usize = 4096;
+/// Mailbox capacity in the hand-off benchmarks.
+pub const QUEUE: usize = 256;
+
+/// Producer/consumer over umrf: capability in the mailbox, remote free home. The pool is
+/// `builder` with the hand-off geometry (so callers can add options, such as logging).
+pub fn handoff_umrf(builder: PoolBuilder<CpuLocal>, messages: u64) -> Duration {
+    let pool = builder
+        .block_size(HANDOFF_BYTES)
+        .blocks_per_slot(4 * QUEUE)
+        .slots(2)
+        .build()
+        .unwrap();
+    let (tx, rx) = mailbox::<Capability<u8, CpuLocal>>(QUEUE);
+    let consumer_pool = pool.clone();
+    let consumer = std::thread::spawn(move || {
+        pin_to(1);
+        let lease = consumer_pool.attach_slot(1).unwrap();
+        let mut sum = 0u64;
+        for cap in rx.iter() {
+            let buf = cap.accept(&lease).unwrap();
+            sum += u64::from_ne_bytes(buf[..8].try_into().unwrap());
+        }
+        sum
+    });
+    pin_to(0);
+    let lease = pool.attach_slot(0).unwrap();
+    let start = Instant::now();
+    for i in 0..messages {
+        let mut buf = lease.alloc::<u8>(HANDOFF_BYTES).unwrap();
+        buf[..8].copy_from_slice(&i.to_ne_bytes());
+        tx.send(buf.into_capability()).unwrap();
+    }
+    drop(tx);
+    black_box(consumer.join().unwrap());
+    start.elapsed()
 }

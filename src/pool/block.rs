@@ -88,6 +88,9 @@ impl BlockRef {
     /// `local_gen` is as in [`release`](Self::release).
     pub(crate) fn depart(&self, local_gen: u64) -> u32 {
         let states = self.slot().states();
+        if let Some(log) = self.slot().log() {
+            log.sent(self.index);
+        }
         if self.is_home(local_gen) {
             states.depart(self.index)
         } else {
@@ -101,6 +104,13 @@ impl BlockRef {
     /// holds the block's home slot. Returns the trip the buffer holds it on.
     pub(crate) fn arrive(&self, at_home: bool, owner: usize) -> u32 {
         let states = self.slot().states();
+        if let Some(log) = self.slot().log() {
+            // At home the home slot's lease owns it, as the block's state says.
+            log.accepted(
+                self.index,
+                if at_home { self.slot().index() } else { owner },
+            );
+        }
         if at_home {
             states.returned(self.index, true);
             UNKNOWN_TRIP

@@ -6,7 +6,8 @@ use core::ptr::NonNull;
 use super::slot::Slot;
 use crate::backing::BackingInfo;
 use crate::error::PoolName;
-use crate::sync::{AtomicUsize, Ordering, fence};
+use crate::events::PoolLog;
+use crate::sync::{Arc, AtomicUsize, Ordering, fence};
 
 /// Everything a pool owns.
 ///
@@ -21,6 +22,8 @@ use crate::sync::{AtomicUsize, Ordering, fence};
 ///    slots and their regions are freed only after the orphaning finished and every block that
 ///    was out has come home. Outstanding buffers therefore never see their memory unmapped.
 /// 3. Every field but the two counters is read-only after `create`.
+/// 4. The pool's slots are in the provenance registry from the end of `create` until just
+///    before the pool is freed (`slot_home`), and not otherwise.
 pub(crate) struct PoolInner {
     pub(crate) id: u64,
     pub(crate) name: PoolName,
@@ -32,6 +35,7 @@ pub(crate) struct PoolInner {
     pub(crate) slots: Box<[Slot]>,
     pub(crate) backing: Box<[BackingInfo]>,
     pub(crate) fallback: Option<RawPool>,
+    pub(crate) log: Option<Arc<PoolLog>>,
     handles: AtomicUsize,
     pending: AtomicUsize,
 }
@@ -47,6 +51,7 @@ pub(crate) struct PoolParts {
     pub(crate) blocks_per_slot: u32,
     pub(crate) slots: Vec<Slot>,
     pub(crate) fallback: Option<RawPool>,
+    pub(crate) log: Option<Arc<PoolLog>>,
 }
 
 impl PoolInner {
@@ -69,6 +74,7 @@ impl PoolInner {
             slots: parts.slots.into_boxed_slice(),
             backing,
             fallback: parts.fallback,
+            log: parts.log,
             handles: AtomicUsize::new(1),
             pending,
         });
@@ -79,6 +85,9 @@ impl PoolInner {
         for slot in slots.iter_mut() {
             slot.set_pool(raw);
         }
+        // SAFETY: the pool is on the heap and linked; it stays live until `slot_home` frees it,
+        // which unregisters it first (invariant 4).
+        unsafe { crate::provenance::register(raw) };
         RawPool { inner: raw }
     }
 
@@ -96,6 +105,9 @@ impl PoolInner {
             .fetch_sub(1, Ordering::AcqRel)
             == 1;
         if last {
+            // Invariant 4: no provenance lookup may reach the pool once it is freed; this waits
+            // for lookups in progress.
+            crate::provenance::unregister(pool);
             // SAFETY: invariant 0 and promise 2: every count is gone, so no slot, lease, handle
             // or block refers to the pool any more, and this is the only call that sees zero.
             drop(unsafe { Box::from_raw(pool.as_ptr()) });

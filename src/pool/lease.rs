@@ -291,7 +291,17 @@ impl<R: Residency> LocalPool<R> {
         }
         let home = self.lease.slot();
         home.note_exhausted();
-        let mut next = self.lease.pool.inner().fallback.as_ref();
+        let inner = self.lease.pool.inner();
+        tracing::debug!(
+            target: "umrf::pool",
+            pool = %inner.name,
+            residency = %inner.residency_label,
+            slot = home.index(),
+            capacity = inner.blocks_per_slot,
+            fallbacks = self.fallbacks.len(),
+            "slot exhausted"
+        );
+        let mut next = inner.fallback.as_ref();
         for (which, cell) in (1u32..).zip(self.fallbacks.iter()) {
             let pool = next?;
             let lease = match cell.take() {
@@ -303,9 +313,18 @@ impl<R: Residency> LocalPool<R> {
                 if block.is_none() {
                     lease.slot().note_exhausted();
                 }
+                let served_by = lease.slot().index();
                 cell.set(Some(lease));
                 if let Some(block) = block {
-                    home.note_fallback();
+                    home.note_fallback(served_by);
+                    tracing::debug!(
+                        target: "umrf::pool",
+                        pool = %inner.name,
+                        slot = home.index(),
+                        fallback = %pool.inner().name,
+                        fallback_slot = served_by,
+                        "allocation served by the fallback pool"
+                    );
                     return Some((which, block));
                 }
             }
@@ -365,6 +384,15 @@ impl<R: Residency> LocalPool<R> {
             next = fallback.inner().fallback.as_ref();
         }
         None
+    }
+
+    /// Counts a capability this lease refused.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn note_accept_failure(&self) {
+        // SAFETY: this lease holds the slot on this thread (RawLease invariant 0; LocalPool is
+        // !Send).
+        unsafe { self.lease.slot().note_accept_failure() }
     }
 
     /// The pool this lease allocates from, untyped.

@@ -19,7 +19,7 @@ use core::ptr::NonNull;
 
 pub(crate) use block::BlockRef;
 pub use block::BlockState;
-pub(crate) use inner::RawPool;
+pub(crate) use inner::{PoolInner, RawPool};
 pub use lease::LocalPool;
 pub(crate) use slot::{NOT_LOCAL, Slot};
 pub(crate) use state::UNKNOWN_TRIP;
@@ -27,8 +27,9 @@ pub use stats::{PoolStats, SlotStats};
 
 use crate::backing::{self, BackingInfo, RegionRequest};
 use crate::error::{Error, PoolName};
+use crate::events::{LogConfig, OwnershipLog, PoolLog, SlotLog};
 use crate::residency::{self, Residency};
-use inner::{PoolInner, PoolParts};
+use inner::PoolParts;
 use lease::RawLease;
 
 /// Block sizes are rounded up to a multiple of this (one cache line), so blocks owned by
@@ -90,6 +91,7 @@ pub struct PoolBuilder<R: Residency> {
     slots: Option<usize>,
     prefault: bool,
     exhaustion: Exhaustion<R>,
+    log: Option<LogConfig>,
 }
 
 impl<R: Residency> fmt::Debug for PoolBuilder<R> {
@@ -102,6 +104,7 @@ impl<R: Residency> fmt::Debug for PoolBuilder<R> {
             .field("slots", &self.slots)
             .field("prefault", &self.prefault)
             .field("exhaustion", &self.exhaustion)
+            .field("log", &self.log)
             .finish()
     }
 }
@@ -144,6 +147,30 @@ impl<R: Residency> PoolBuilder<R> {
         self
     }
 
+    /// Records every change of ownership of the pool's blocks (see [`events`](crate::events)).
+    /// Default: off, and a pool without logging pays nothing measurable for the hooks.
+    ///
+    /// ```
+    /// use umrf::events::{EventKind, LogConfig};
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder()
+    ///     .block_size(64).blocks_per_slot(1).slots(1)
+    ///     .log_ownership(LogConfig::new().ring_capacity(128))
+    ///     .build()?;
+    /// let lease = pool.attach()?;
+    /// let held = lease.alloc::<u8>(1)?;
+    /// assert!(lease.alloc::<u8>(1).is_err()); // exhausted
+    /// let log = pool.ownership_log().unwrap();
+    /// let kinds: Vec<_> = log.events().iter().map(|e| e.event).collect();
+    /// assert_eq!(kinds, [EventKind::Allocate, EventKind::Exhausted]);
+    /// # drop(held);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn log_ownership(mut self, config: LogConfig) -> Self {
+        self.log = Some(config);
+        self
+    }
+
     /// Reserves every slot's memory and returns the pool.
     ///
     /// # Errors
@@ -172,15 +199,36 @@ impl<R: Residency> PoolBuilder<R> {
             residency: R::NAME,
             prefault: self.prefault,
         };
+        let span = tracing::debug_span!(
+            target: "umrf::pool",
+            "umrf.pool.build",
+            pool = %name,
+            residency = %residency_label,
+            slots = geometry.slots,
+            blocks_per_slot = geometry.blocks,
+            block_size = geometry.block_size,
+        );
+        let _entered = span.enter();
+        let log = self.log.map(|config| {
+            PoolLog::new(
+                name.clone(),
+                id,
+                residency_label.clone(),
+                geometry.slots,
+                config,
+            )
+        });
         let mut slots = Vec::with_capacity(geometry.slots);
         for index in 0..geometry.slots {
-            let region = backing::obtain(&request)?;
-            slots.push(Slot::new(
-                index,
-                geometry.blocks,
-                geometry.block_size,
-                region,
-            ));
+            let region = backing::obtain(&request).inspect_err(|error| {
+                tracing::debug!(target: "umrf::pool", slot = index, %error, "backing refused");
+            })?;
+            trace_backing(index, region.info());
+            let mut slot = Slot::new(index, geometry.blocks, geometry.block_size, region);
+            if let Some(log) = &log {
+                slot.set_log(SlotLog::new(log.clone(), index, geometry.blocks));
+            }
+            slots.push(slot);
         }
         let fallback = match self.exhaustion {
             Exhaustion::Fail => None,
@@ -214,9 +262,26 @@ impl<R: Residency> PoolBuilder<R> {
             blocks_per_slot: geometry.blocks,
             slots,
             fallback,
+            log,
         });
+        tracing::debug!(target: "umrf::pool", id, logging = raw.inner().log.is_some(), "pool built");
         Ok(Pool::from_raw(raw))
     }
+}
+
+/// Reports what the backing gave one slot, as a `tracing` event (no cost without a subscriber).
+fn trace_backing(slot: usize, info: &BackingInfo) {
+    tracing::debug!(
+        target: "umrf::backing",
+        slot,
+        strategy = %info.strategy,
+        mechanism = %info.mechanism,
+        bytes = info.bytes,
+        page_size = info.page_size,
+        prefaulted = info.prefaulted,
+        reason = %info.reason,
+        "slot backing"
+    );
 }
 
 /// Validated block geometry.
@@ -320,7 +385,13 @@ impl<R: Residency> Pool<R> {
             slots: None,
             prefault: true,
             exhaustion: Exhaustion::Fail,
+            log: None,
         }
+    }
+
+    /// The untyped handle.
+    pub(crate) fn raw(&self) -> &RawPool {
+        &self.raw
     }
 
     pub(crate) fn from_raw(raw: RawPool) -> Self {
@@ -392,6 +463,19 @@ impl<R: Residency> Pool<R> {
     pub fn block_state(&self, slot: usize, block: usize) -> Option<BlockState> {
         let slot = self.raw.inner().slots.get(slot)?;
         slot.state(u32::try_from(block).ok().filter(|&b| b < slot.blocks())?)
+    }
+
+    /// The pool's ownership log, if it was built with
+    /// [`log_ownership`](PoolBuilder::log_ownership).
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let plain = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// assert!(plain.ownership_log().is_none());
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn ownership_log(&self) -> Option<OwnershipLog> {
+        self.raw.inner().log.clone().map(OwnershipLog::new)
     }
 
     /// What the operating system really gave, one entry per slot.

@@ -25,6 +25,7 @@ use super::block::BlockState;
 use super::inner::PoolInner;
 use super::state::StateTable;
 use crate::backing::Region;
+use crate::events::SlotLog;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
 
 /// End of a chain in the remote queue.
@@ -57,6 +58,8 @@ struct OwnerSide {
     exhausted: AtomicU64,
     /// Allocations served by a fallback pool because this slot was empty.
     fallbacks: AtomicU64,
+    /// Capabilities this slot's leases refused (`Capability::accept` errors).
+    accept_failures: AtomicU64,
 }
 
 /// The side of a slot that other threads write: one word, so a remote free is one CAS.
@@ -105,6 +108,11 @@ fn count_of(word: u64) -> u64 {
 /// 3. `next[i]` is meaningful only while block `i` is in the remote queue.
 /// 4. Once the pool is orphaned, the owner side is never touched again.
 /// 5. `pool` points to the `PoolInner` that contains this slot (set once, before sharing).
+/// 6. `log` is set once, before sharing, and read-only after: `Some` only for pools built with
+///    ownership logging. It sits with the other read-only fields that block operations read, so
+///    a pool without logging pays one test of a pointer already in cache where it is checked
+///    (never on the allocation fast path). A logging slot never uses `hot` and keeps `len` at
+///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
@@ -112,6 +120,7 @@ pub(crate) struct Slot {
     blocks: u32,
     block_size: usize,
     base: NonNull<u8>,
+    log: Option<Box<SlotLog>>,
     next: Box<[AtomicU32]>,
     states: StateTable,
     pool: NonNull<PoolInner>,
@@ -141,6 +150,7 @@ impl Slot {
                 drained: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
+                accept_failures: AtomicU64::new(0),
             }),
             remote: CachePadded::new(RemoteSide {
                 word: AtomicU64::new(HEAD_MASK),
@@ -152,6 +162,7 @@ impl Slot {
             next: (0..blocks).map(|_| AtomicU32::new(NO_BLOCK)).collect(),
             states: StateTable::new(blocks),
             pool: NonNull::dangling(),
+            log: None,
             region,
         }
     }
@@ -159,6 +170,17 @@ impl Slot {
     /// Sets the back pointer to the containing pool (invariant 5); called once, before sharing.
     pub(crate) fn set_pool(&mut self, pool: NonNull<PoolInner>) {
         self.pool = pool;
+    }
+
+    /// Gives the slot its ownership log (invariant 6); called once, before sharing.
+    pub(crate) fn set_log(&mut self, log: Box<SlotLog>) {
+        self.log = Some(log);
+    }
+
+    /// The slot's ownership log, if its pool records one.
+    #[inline(always)]
+    pub(crate) fn log(&self) -> Option<&SlotLog> {
+        self.log.as_deref()
     }
 
     /// The containing pool.
@@ -276,6 +298,11 @@ impl Slot {
     pub(crate) unsafe fn push_local(&self, block: u32) {
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
         unsafe { self.states.free_at_home(block) };
+        if let Some(log) = self.log() {
+            // SAFETY: caller's promise 1, passed on.
+            unsafe { self.park(log, block) };
+            return;
+        }
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
             return;
@@ -298,6 +325,68 @@ impl Slot {
         unsafe { self.states.owned_at_home(block) };
     }
 
+    // ----- owner side of a logging slot ------------------------------------------------------
+    //
+    // A slot whose pool logs ownership keeps its hot cell empty and its stack length at 0, so
+    // `pop_local` always misses and every allocation takes the cold `refill`, which logs it:
+    // pools without logging pay nothing for logging on the allocation path. Its free blocks
+    // are parked on the same stack storage, counted by the log (`SlotLog::parked`).
+
+    /// Frees `block` onto a logging slot's parked stack, and logs it.
+    ///
+    /// # Safety
+    /// As [`push_local`](Self::push_local).
+    #[cold]
+    #[inline(never)]
+    unsafe fn park(&self, log: &SlotLog, block: u32) {
+        log.freed_local(block);
+        let parked = log.parked();
+        self.own.stack.with_mut(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &mut *stack };
+            stack[parked as usize] = block;
+        });
+        log.set_parked(parked + 1);
+    }
+
+    /// `refill` for a logging slot: a parked block, else a fresh one, else the remote frees.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    unsafe fn refill_logged(&self, log: &SlotLog) -> Option<u32> {
+        let mut parked = log.parked();
+        if parked == 0 {
+            let fresh = self.own.fresh.load(Ordering::Relaxed);
+            if fresh < self.blocks {
+                self.own.fresh.store(fresh + 1, Ordering::Relaxed);
+                self.note_alloc(fresh);
+                log.allocate(fresh);
+                return Some(fresh);
+            }
+            // SAFETY: caller's promise, passed on. The drained blocks land at the bottom of the
+            // stack (the length is 0 on a logging slot); they become parked blocks.
+            parked = unsafe { self.drain_remote() };
+            self.own.len.store(0, Ordering::Relaxed);
+            if parked == 0 {
+                return None;
+            }
+        }
+        let block = self.own.stack.with(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &*stack };
+            stack[parked as usize - 1]
+        });
+        log.set_parked(parked - 1);
+        self.note_alloc(block);
+        log.allocate(block);
+        Some(block)
+    }
+
+    /// Free blocks parked by a logging slot (0 for other slots).
+    fn parked(&self) -> u64 {
+        self.log().map_or(0, |log| u64::from(log.parked()))
+    }
+
     /// The slow path of an allocation: a never-used block, else everything other threads freed.
     ///
     /// # Safety
@@ -305,6 +394,10 @@ impl Slot {
     #[cold]
     #[inline(never)]
     pub(crate) unsafe fn refill(&self) -> Option<u32> {
+        if let Some(log) = self.log() {
+            // SAFETY: caller's promise, passed on.
+            return unsafe { self.refill_logged(log) };
+        }
         let fresh = self.own.fresh.load(Ordering::Relaxed);
         if fresh < self.blocks {
             self.own.fresh.store(fresh + 1, Ordering::Relaxed);
@@ -352,11 +445,25 @@ impl Slot {
     /// Counts an allocation that found this slot empty.
     pub(crate) fn note_exhausted(&self) {
         bump(&self.own.exhausted);
+        if let Some(log) = self.log() {
+            log.exhausted();
+        }
     }
 
-    /// Counts an allocation that a fallback pool served for this slot.
-    pub(crate) fn note_fallback(&self) {
+    /// Counts an allocation that slot `fallback_slot` of a fallback pool served for this slot.
+    pub(crate) fn note_fallback(&self, fallback_slot: usize) {
         bump(&self.own.fallbacks);
+        if let Some(log) = self.log() {
+            log.fallback_used(fallback_slot);
+        }
+    }
+
+    /// Counts a capability refused by this slot's lease.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    pub(crate) unsafe fn note_accept_failure(&self) {
+        bump(&self.own.accept_failures);
     }
 
     // ----- any thread ------------------------------------------------------------------------
@@ -378,6 +485,10 @@ impl Slot {
             // after which only the thread that brought the count to zero touches the pool.
             let this = unsafe { slot.as_ref() };
             this.states.record_remote(block, trip, BlockState::Free);
+            if let Some(log) = this.log() {
+                // Before the push below: its Release hands the log's record to the drainer.
+                log.freed_remote(block);
+            }
             let mut word = this.remote.word.load(Ordering::Relaxed);
             loop {
                 this.next[block as usize].store(head_of(word), Ordering::Relaxed);
@@ -412,7 +523,8 @@ impl Slot {
     pub(crate) unsafe fn orphan(&self) -> bool {
         let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
         let free_local = u64::from(self.own.len.load(Ordering::Relaxed))
-            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK);
+            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK)
+            + self.parked();
         let drained = self.own.drained.load(Ordering::Relaxed);
         // Every block neither free on the owner's side nor fresh comes home by a remote push,
         // some of them already pushed: the total number of pushes there will ever be.
@@ -452,7 +564,8 @@ impl Slot {
             blocks: u64::from(self.blocks),
             fresh: u64::from(self.own.fresh.load(relaxed)),
             len: u64::from(self.own.len.load(relaxed))
-                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK),
+                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK)
+                + self.parked(),
 
             allocations: self.own.allocations.load(relaxed),
             drained: self.own.drained.load(relaxed),
@@ -464,6 +577,7 @@ impl Slot {
             },
             exhausted: self.own.exhausted.load(relaxed),
             fallbacks: self.own.fallbacks.load(relaxed),
+            accept_failures: self.own.accept_failures.load(relaxed),
             leased: self.is_leased(),
         }
     }
@@ -482,5 +596,6 @@ pub(crate) struct SlotCounters {
     pub pushed: u64,
     pub exhausted: u64,
     pub fallbacks: u64,
+    pub accept_failures: u64,
     pub leased: bool,
 }

@@ -62,6 +62,8 @@ pub struct SlotStats {
     pub exhaustion_events: u64,
     /// Of those, allocations a fallback pool served.
     pub fallback_allocations: u64,
+    /// Capabilities this slot's leases refused (`Capability::accept` errors), all time.
+    pub accept_failures: u64,
 }
 
 impl SlotStats {
@@ -88,6 +90,7 @@ impl SlotStats {
             remote_pending,
             exhaustion_events: c.exhausted,
             fallback_allocations: c.fallbacks,
+            accept_failures: c.accept_failures,
         }
     }
 
@@ -209,6 +212,21 @@ impl PoolStats {
     /// Allocations served by a fallback pool.
     pub fn fallback_allocations(&self) -> u64 {
         self.sum(|s| s.fallback_allocations)
+    }
+
+    /// Capabilities refused by the pool's leases.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let a = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let b = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let cap = a.attach()?.alloc::<u8>(1)?.into_capability();
+    /// let _refused = cap.accept(&b.attach()?).unwrap_err();
+    /// assert_eq!(b.stats().accept_failures(), 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn accept_failures(&self) -> u64 {
+        self.sum(|s| s.accept_failures)
     }
 
     /// Allocations served by a previously freed block, over all allocations.
