@@ -13,6 +13,15 @@ fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
         .unwrap()
 }
 
+/// Serialises the tests of this file: they read `/proc/self/maps` and expect an unmapped
+/// region to stay unmapped, which a test mapping memory on another thread could undo by
+/// reusing the address.
+static MAPPINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    MAPPINGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Whether `addr` lies in a mapping of this process (Linux `/proc/self/maps`).
 fn is_mapped(addr: usize) -> bool {
     let maps =
@@ -34,6 +43,7 @@ fn is_mapped(addr: usize) -> bool {
     ignore = "reads /proc; Miri checks the same release through its leak report"
 )]
 fn region_stays_mapped_until_the_last_buffer_comes_home() {
+    let _serial = serial();
     let p = pool(4, 1);
     let lease = p.attach().unwrap();
     let mut a = lease.alloc_zeroed::<u8>(4096).unwrap();
@@ -59,6 +69,7 @@ fn region_stays_mapped_until_the_last_buffer_comes_home() {
 #[test]
 #[cfg_attr(miri, ignore = "reads /proc")]
 fn a_pool_with_nothing_out_is_released_when_its_last_handle_goes() {
+    let _serial = serial();
     let p = pool(2, 2);
     let lease = p.attach().unwrap();
     let addr = lease.alloc::<u8>(1).unwrap().as_ptr() as usize;
@@ -73,6 +84,7 @@ fn a_pool_with_nothing_out_is_released_when_its_last_handle_goes() {
 
 #[test]
 fn buffers_outlive_their_lease_and_then_free_remotely() {
+    let _serial = serial();
     let p = pool(2, 1);
     let lease = p.attach().unwrap();
     let buf = lease.alloc_from_slice(&[5u32; 16]).unwrap();
@@ -86,6 +98,7 @@ fn buffers_outlive_their_lease_and_then_free_remotely() {
 
 #[test]
 fn a_buffer_dropped_by_a_thread_that_never_allocated_goes_home() {
+    let _serial = serial();
     let p = pool(2, 2);
     let lease = p.attach_slot(0).unwrap();
     let cap = lease.alloc::<u8>(1).unwrap().into_capability();
@@ -105,6 +118,7 @@ thread_local! {
 
 #[test]
 fn a_thread_exiting_with_buffers_in_thread_locals_returns_them() {
+    let _serial = serial();
     let p = pool(4, 2);
     let q = p.clone();
     std::thread::spawn(move || {
@@ -121,6 +135,7 @@ fn a_thread_exiting_with_buffers_in_thread_locals_returns_them() {
 
 #[test]
 fn a_worker_that_panics_while_holding_buffers_returns_them_on_unwind() {
+    let _serial = serial();
     let p = pool(4, 2);
     let q = p.clone();
     let outcome = std::thread::spawn(move || {
