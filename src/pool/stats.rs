@@ -140,6 +140,10 @@ pub struct PoolStats {
     pub block_size: usize,
     /// One entry per slot, in slot order.
     pub slots: Vec<SlotStats>,
+    /// Whether the pool's memory only emulates its residency (for example a `Cxl` pool built
+    /// with `CxlFallback::Emulate` on a machine without CXL memory); see
+    /// [`Pool::backing`](crate::Pool::backing).
+    pub emulated: bool,
 }
 
 impl PoolStats {
@@ -154,6 +158,7 @@ impl PoolStats {
                 .iter()
                 .map(|slot| SlotStats::of(inner, slot))
                 .collect(),
+            emulated: inner.backing.iter().any(|b| b.emulated),
         }
     }
 
