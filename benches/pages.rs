@@ -1,9 +1,11 @@
 //! Page size and placement, measured through pools (criterion, one run, ratios):
 //!
 //! - `pages/random_read_1g/<case>`: random 8-byte reads over a 1 GiB buffer of one pool slot
-//!   (independent loads, so TLB misses and page walks dominate): `cpu_local` (4 KiB pages),
-//!   `hugepage_thp` (transparent huge pages) and, where explicit huge pages could be reserved,
-//!   `hugepage_explicit`. Throughput is in reads.
+//!   (independent loads: the core overlaps their cache and TLB misses), for `cpu_local`
+//!   (4 KiB pages), `hugepage_thp` (transparent huge pages) and, where explicit huge pages
+//!   could be reserved, `hugepage_explicit`. Throughput is in reads.
+//! - `pages/random_chase_1g/<case>`: the same buffers, but each read's address depends on the
+//!   value read before (a pointer chase): latency per read, page walk included.
 //! - `pages/build_1g/<case>`: building (and dropping) a pool of one 1 GiB slot, every page
 //!   faulted in, against a plain `mmap(MAP_POPULATE)` + `munmap` of 1 GiB
 //!   (`mmap_populate`), and for huge pages against the same steps without a pool
@@ -26,6 +28,8 @@ use umrf::{Pool, PoolBuilder};
 const GIB: usize = 1 << 30;
 /// Reads per iteration.
 const READS: u64 = 1 << 16;
+/// Dependent reads per iteration.
+const CHASES: u64 = 1 << 14;
 const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
 
 /// One slot of one 1 GiB block, for CPU 0.
@@ -56,11 +60,25 @@ fn random_reads(data: &[u64], seed: &mut u64) -> u64 {
     sum
 }
 
-fn bench_reads<R: Residency>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    case: &str,
-    builder: PoolBuilder<R>,
-) {
+/// Follows `CHASES` dependent reads: each index mixes the value just read (`data[i] == i`)
+/// with a step counter, so no read can start before the previous one ends, and the walk never
+/// falls into a short cycle.
+#[inline(never)]
+fn random_chase(data: &[u64], seed: &mut u64) -> u64 {
+    let mask = data.len() as u64 - 1;
+    let mut i = *seed & mask;
+    let mut step = *seed;
+    for _ in 0..CHASES {
+        let value = data[i as usize];
+        step = step.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        i = ((value ^ step).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 20) & mask;
+    }
+    *seed = step;
+    i
+}
+
+/// Both access patterns over one 1 GiB buffer of a pool built by `builder`.
+fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilder<R>) {
     let pool = match builder.build() {
         Ok(pool) => pool,
         Err(e) => {
@@ -75,9 +93,20 @@ fn bench_reads<R: Residency>(
         *x = i as u64;
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15;
+    let mut group = c.benchmark_group("pages/random_read_1g");
+    group.throughput(Throughput::Elements(READS));
+    group.sample_size(30);
     group.bench_function(case, |b| {
         b.iter(|| black_box(random_reads(&buf, &mut seed)))
     });
+    group.finish();
+    let mut group = c.benchmark_group("pages/random_chase_1g");
+    group.throughput(Throughput::Elements(CHASES));
+    group.sample_size(30);
+    group.bench_function(case, |b| {
+        b.iter(|| black_box(random_chase(&buf, &mut seed)))
+    });
+    group.finish();
 }
 
 fn bench_build<R: Residency>(
@@ -179,23 +208,19 @@ fn pages(c: &mut Criterion) {
     umrf::cores::pin_current_thread(0).expect("CPU 0 is online");
     let reserved = Reserved::new();
 
-    let mut group = c.benchmark_group("pages/random_read_1g");
-    group.throughput(Throughput::Elements(READS));
-    group.sample_size(30);
-    bench_reads(&mut group, "cpu_local", one_gib::<CpuLocal>());
-    bench_reads(
-        &mut group,
+    bench_access(c, "cpu_local", one_gib::<CpuLocal>());
+    bench_access(
+        c,
         "hugepage_thp",
         one_gib::<Hugepage>().huge_pages(HugePageMode::Transparent),
     );
     if reserved.0.is_some() {
-        bench_reads(
-            &mut group,
+        bench_access(
+            c,
             "hugepage_explicit",
             one_gib::<Hugepage>().huge_pages(HugePageMode::Explicit),
         );
     }
-    group.finish();
 
     let mut group = c.benchmark_group("pages/build_1g");
     group.sample_size(10);

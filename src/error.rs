@@ -149,14 +149,14 @@ pub enum Error {
 
     /// Pages of a region bound to one node were found on other nodes after it was built.
     #[error(
-        "a region bound to NUMA node {node} has {misplaced} of its {pages} pages on node(s) {found}: node {node} is short of free memory; free memory there, or build a smaller pool"
+        "a region bound to NUMA node {node} has {misplaced} of the {pages} pages checked on node(s) {found}: node {node} is short of free memory; free memory there, or build a smaller pool"
     )]
     Misplaced {
         /// The node the region was bound to.
         node: u32,
-        /// Pages checked.
+        /// Pages checked (every page of a small region, an even sample of a large one).
         pages: usize,
-        /// Pages found elsewhere.
+        /// Of those, pages found elsewhere.
         misplaced: usize,
         /// The nodes they were found on.
         found: String,

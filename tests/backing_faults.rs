@@ -226,22 +226,6 @@ fn a_refused_mlock_names_rlimit_memlock_and_leaks_nothing() {
     }
 }
 
-#[cfg(feature = "cuda")]
-#[test]
-fn a_failed_cuda_registration_is_an_error_and_undoes_everything() {
-    let before = fault::ledger();
-    let err = build_under(
-        FaultPlan::new().fail_nth(OsCall::CudaRegister, 1, libc::ENODEV),
-        small::<GpuPinned>(2),
-    )
-    .unwrap_err();
-    assert!(matches!(err, Error::CudaUnavailable { .. }), "{err:?}");
-    assert_eq!(
-        fault::ledger().live_registrations(),
-        before.live_registrations()
-    );
-}
-
 #[test]
 fn the_ledger_counts_calls_and_balances_after_a_pool_is_dropped() {
     let before = fault::ledger();

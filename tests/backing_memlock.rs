@@ -87,16 +87,21 @@ fn gpu_pinned_obeys_rlimit_memlock_and_unlocks_on_failure() {
         // Within the limit: locked, and counted in VmLck.
         let small = 64 * 1024;
         if limit >= small as u64 * 2 {
-            let pool = Pool::<GpuPinned>::builder()
+            let built = Pool::<GpuPinned>::builder()
                 .block_size(4096)
                 .blocks_per_slot(small / 4096)
                 .slots(1)
-                .build()
-                .unwrap();
-            let info = &pool.backing()[0];
-            assert!(info.locked);
-            assert_eq!(locked_bytes(), start + info.bytes as u64);
-            drop(pool);
+                .build();
+            match built {
+                Ok(pool) => {
+                    let info = &pool.backing()[0];
+                    assert!(info.locked);
+                    assert_eq!(locked_bytes(), start + info.bytes as u64);
+                }
+                // With `cuda` on a machine without the driver: locked, then undone.
+                Err(Error::CudaUnavailable { .. }) if cfg!(feature = "cuda") => {}
+                Err(e) => panic!("{e}"),
+            }
             assert_eq!(locked_bytes(), start);
         }
 

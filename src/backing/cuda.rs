@@ -11,6 +11,8 @@
 //! mapped into the device address space, and not write-combined (registration of existing
 //! memory never is; write-combining exists only for `cuMemHostAlloc`).
 
+#![cfg_attr(any(miri, umrf_loom), allow(dead_code))] // regions are heap memory there
+
 use core::ffi::c_void;
 use core::ptr::NonNull;
 

@@ -280,28 +280,25 @@ pub(crate) fn check(call: OsCall) -> io::Result<()> {
         .unwrap_or(Ok(()))
 }
 
+/// Updates this thread's ledger (nothing during thread teardown).
+fn with_ledger(update: impl FnOnce(&mut Ledger)) {
+    let _ = STATE.try_with(|state| update(&mut state.borrow_mut().ledger));
+}
+
 /// Records a mapping made or released.
 pub(crate) fn note_mapping(made: bool) {
-    let _ = STATE.try_with(|state| {
-        let ledger = &mut state.borrow_mut().ledger;
-        if made {
-            ledger.mapped += 1;
-        } else {
-            ledger.unmapped += 1;
-        }
+    with_ledger(|ledger| match made {
+        true => ledger.mapped += 1,
+        false => ledger.unmapped += 1,
     });
 }
 
 /// Records a CUDA registration made or undone.
 #[cfg(feature = "cuda")]
 pub(crate) fn note_registration(made: bool) {
-    let _ = STATE.try_with(|state| {
-        let ledger = &mut state.borrow_mut().ledger;
-        if made {
-            ledger.registered += 1;
-        } else {
-            ledger.unregistered += 1;
-        }
+    with_ledger(|ledger| match made {
+        true => ledger.registered += 1,
+        false => ledger.unregistered += 1,
     });
 }
 

@@ -59,6 +59,8 @@ mod policy;
 mod region;
 #[cfg(not(any(miri, umrf_loom)))]
 mod smaps;
+#[cfg(not(any(miri, umrf_loom)))]
+mod verify;
 
 pub(crate) use info::Summary;
 pub use info::{BackingInfo, Mechanism, NodePolicy};
@@ -103,6 +105,15 @@ pub(crate) fn obtain(request: &RegionRequest<'_>) -> Result<Region, Error> {
     {
         obtain_heap(request)
     }
+}
+
+/// Finishes the regions of one pool: counts how much of each huge-page region sits in huge
+/// pages, with one read of `/proc/self/smaps` for all of them.
+pub(crate) fn finish(regions: &mut [Region]) {
+    #[cfg(not(any(miri, umrf_loom)))]
+    verify::huge_pages(regions);
+    #[cfg(any(miri, umrf_loom))]
+    debug_assert!(regions.iter().all(|r| !r.huge_pending()));
 }
 
 /// The Miri and loom stand-in: plan (so placement errors still surface), then take zeroed

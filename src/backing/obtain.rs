@@ -10,29 +10,18 @@ use super::info::{BackingInfo, Bytes, Mechanism, NodePolicy};
 use super::options::HugePageMode;
 use super::policy::{self, Machine, Plan};
 use super::region::{Region, Reservation};
-use super::{RegionRequest, os, smaps};
+use super::verify::{census_check, policy_check};
+use super::{RegionRequest, os};
 use crate::error::Error;
 use crate::residency::Strategy;
 
-/// Page addresses asked about per `move_pages` call.
-const CENSUS_BATCH: usize = 512;
-
 /// A mapped, not yet placed region.
-struct Mapped {
-    reservation: Reservation,
-    base: NonNull<u8>,
-    len: usize,
-    page_size: usize,
-    mechanism: Mechanism,
-}
-
-/// Where the pages were found.
-#[derive(Default)]
-struct Census {
-    /// `(node, pages)`, sorted by node.
-    nodes: Vec<(u32, usize)>,
-    /// Pages asked about.
-    pages: usize,
+pub(super) struct Mapped {
+    pub(super) reservation: Reservation,
+    pub(super) base: NonNull<u8>,
+    pub(super) len: usize,
+    pub(super) page_size: usize,
+    pub(super) mechanism: Mechanism,
 }
 
 /// Obtains one slot's region (see the module documentation of `backing`).
@@ -72,22 +61,24 @@ pub(super) fn obtain(req: &RegionRequest<'_>) -> Result<Region, Error> {
     } else {
         (Vec::new(), policy_check(policy, &mapped, &mut notes))
     };
-    let (huge_page_bytes, huge_verified) = if req.strategy == Strategy::Hugepage {
-        huge_check(&mapped, prefaulted, &mut notes)
-    } else {
-        (0, true)
-    };
+    let huge = matches!(
+        mapped.mechanism,
+        Mechanism::ExplicitHugePages | Mechanism::TransparentHugePages
+    );
+    if huge && !prefaulted {
+        notes.push("huge pages not verified: the pages are not faulted in yet".into());
+    }
     let info = BackingInfo {
         strategy: req.strategy,
         mechanism: mapped.mechanism,
         bytes: mapped.len,
         page_size: mapped.page_size,
-        huge_page_bytes,
+        huge_page_bytes: 0,
         prefaulted,
         cpu: req.cpu,
         policy,
         nodes,
-        verified: nodes_verified && huge_verified,
+        verified: nodes_verified && (prefaulted || !huge),
         locked,
         #[cfg(feature = "cuda")]
         registered: registration.is_some(),
@@ -98,7 +89,7 @@ pub(super) fn obtain(req: &RegionRequest<'_>) -> Result<Region, Error> {
     };
     // SAFETY: `mapped.base..+len` is inside the reservation, page aligned, made read-write by
     // `map_pages`/`map_huge` and zero-filled by the kernel (anonymous memory); len > 0.
-    Ok(unsafe {
+    let region = unsafe {
         Region::new(
             mapped.reservation,
             mapped.base,
@@ -107,7 +98,9 @@ pub(super) fn obtain(req: &RegionRequest<'_>) -> Result<Region, Error> {
             #[cfg(feature = "cuda")]
             registration,
         )
-    })
+    };
+    // How much really sits in huge pages is read for all slots at once (`verify::huge_pages`).
+    Ok(region.with_huge_check(huge && prefaulted))
 }
 
 /// The error for a failed call on a region of `bytes`.
@@ -349,149 +342,4 @@ fn populate(
             "madvise(MADV_POPULATE_WRITE) faulting the pages in; the node may be out of free memory",
         )(e)),
     }
-}
-
-/// Asks the kernel where every page is; a page of a strict plan off its node is an error.
-/// Returns the nodes and whether the census could be taken.
-fn census_check(
-    plan: &Plan,
-    mapped: &Mapped,
-    notes: &mut Vec<String>,
-) -> Result<(Vec<u32>, bool), Error> {
-    let census = match census(mapped) {
-        Ok(census) => census,
-        Err(e) => {
-            notes.push(format!(
-                "move_pages unavailable ({e}): where the pages landed was not read back"
-            ));
-            return Ok((Vec::new(), false));
-        }
-    };
-    let nodes: Vec<u32> = census.nodes.iter().map(|&(n, _)| n).collect();
-    let Some(want) = plan.policy.node() else {
-        return Ok((nodes, true));
-    };
-    let off: Vec<(u32, usize)> = census
-        .nodes
-        .iter()
-        .copied()
-        .filter(|&(n, _)| n != want)
-        .collect();
-    if off.is_empty() {
-        return Ok((nodes, true));
-    }
-    let misplaced = off.iter().map(|&(_, p)| p).sum();
-    let found = off
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if plan.strict {
-        return Err(Error::Misplaced {
-            node: want,
-            pages: census.pages,
-            misplaced,
-            found,
-        });
-    }
-    notes.push(format!(
-        "{misplaced} of {} pages landed on node(s) {found}, not the preferred node {want} (short of free memory?)",
-        census.pages
-    ));
-    Ok((nodes, true))
-}
-
-/// `move_pages` in query mode over every page of the region, in batches.
-fn census(mapped: &Mapped) -> io::Result<Census> {
-    let stride = match mapped.mechanism {
-        Mechanism::ExplicitHugePages => mapped.page_size,
-        _ => os::page_size(),
-    };
-    let total = mapped.len / stride;
-    let mut census = Census::default();
-    let mut pages = [core::ptr::null_mut::<libc::c_void>(); CENSUS_BATCH];
-    let mut status = [0 as libc::c_int; CENSUS_BATCH];
-    for first in (0..total).step_by(CENSUS_BATCH) {
-        let count = CENSUS_BATCH.min(total - first);
-        for (i, slot) in pages[..count].iter_mut().enumerate() {
-            *slot = mapped
-                .base
-                .as_ptr()
-                .wrapping_add((first + i) * stride)
-                .cast();
-        }
-        os::page_nodes(&pages[..count], &mut status[..count])?;
-        census.pages += count;
-        // A negative status is -errno (-ENOENT: not faulted in); it counts as no node.
-        for node in status[..count]
-            .iter()
-            .filter_map(|&s| u32::try_from(s).ok())
-        {
-            match census.nodes.binary_search_by_key(&node, |&(n, _)| n) {
-                Ok(i) => census.nodes[i].1 += 1,
-                Err(i) => census.nodes.insert(i, (node, 1)),
-            }
-        }
-    }
-    Ok(census)
-}
-
-/// For pages not yet touched: reads the mapping's policy back. Returns whether it matches.
-fn policy_check(policy: NodePolicy, mapped: &Mapped, notes: &mut Vec<String>) -> bool {
-    let (want_mode, want_node) = match policy {
-        NodePolicy::Default => (libc::MPOL_DEFAULT, None),
-        NodePolicy::Preferred { node } => (libc::MPOL_PREFERRED, Some(node)),
-        NodePolicy::Bind { node } => (libc::MPOL_BIND, Some(node)),
-    };
-    let below = want_node.map_or(64, |n| n + 1);
-    match os::policy_at(mapped.base, below) {
-        Ok((mode, nodes)) => {
-            let ok = mode == want_mode && want_node.is_none_or(|n| nodes == [n]);
-            notes.push(if ok {
-                "pages not faulted in yet: the policy was read back instead".to_owned()
-            } else {
-                format!("pages not faulted in yet, and the policy read back is mode {mode} over nodes {nodes:?}, not {policy}")
-            });
-            ok
-        }
-        Err(e) => {
-            notes.push(format!(
-                "pages not faulted in yet, and get_mempolicy failed ({e}): placement not verified"
-            ));
-            false
-        }
-    }
-}
-
-/// Reads the region's smaps entry: bytes in huge pages, and whether that could be read.
-fn huge_check(mapped: &Mapped, prefaulted: bool, notes: &mut Vec<String>) -> (usize, bool) {
-    if !prefaulted {
-        notes.push("huge pages not verified: the pages are not faulted in yet".into());
-        return (0, false);
-    }
-    let vma = match smaps::read(mapped.base.as_ptr() as usize) {
-        Ok(Some(vma)) => vma,
-        Ok(None) => {
-            notes.push(
-                "huge pages not verified: the region is missing from /proc/self/smaps".into(),
-            );
-            return (0, false);
-        }
-        Err(e) => {
-            notes.push(format!(
-                "huge pages not verified: /proc/self/smaps unreadable ({e})"
-            ));
-            return (0, false);
-        }
-    };
-    let bytes = match mapped.mechanism {
-        Mechanism::ExplicitHugePages => vma.hugetlb,
-        _ => vma.anon_huge,
-    };
-    notes.push(format!(
-        "/proc/self/smaps: {} of {} in huge pages",
-        Bytes(bytes),
-        Bytes(mapped.len)
-    ));
-    (bytes, true)
 }

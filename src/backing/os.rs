@@ -12,7 +12,6 @@
 //!
 //! Constants that `libc` does not carry are cited from the kernel's UAPI headers.
 
-use core::ptr::NonNull;
 use std::io;
 
 /// An operating-system call of the backing seam: the unit of fault injection.
@@ -166,14 +165,20 @@ mod linux {
     /// The operating system's error (usually `ENOMEM`), or an injected fault ([`OsCall::Mmap`]).
     pub(crate) fn reserve(len: usize) -> io::Result<NonNull<u8>> {
         fault_point(OsCall::Mmap)?;
+        fresh_mapping(len, libc::PROT_NONE, 0)
+    }
+
+    /// A new private anonymous mapping of `len` bytes with protection `prot` and the extra
+    /// `flags`, at an address of the kernel's choosing, recorded in the fault ledger.
+    fn fresh_mapping(len: usize, prot: i32, flags: i32) -> io::Result<NonNull<u8>> {
         // SAFETY: a fresh mapping at an address of the kernel's choosing (addr null, no
         // MAP_FIXED) cannot alias any existing object; the arguments are plain values.
         let ptr = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
                 len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
                 -1,
                 0,
             )
@@ -198,24 +203,11 @@ mod linux {
         // The page size is encoded as its log2 in the bits above MAP_HUGE_SHIFT
         // (include/uapi/asm-generic/hugetlb_encode.h).
         let size_bits = (page_size.trailing_zeros() as i32) << libc::MAP_HUGE_SHIFT;
-        // SAFETY: a fresh mapping at an address of the kernel's choosing (addr null, no
-        // MAP_FIXED) cannot alias any existing object; the arguments are plain values.
-        let ptr = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | size_bits,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        note_mapping(true);
-        NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))
+        fresh_mapping(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_HUGETLB | size_bits,
+        )
     }
 
     /// Makes `addr..addr + len` of a reservation readable and writable (`mprotect(2)`); its
@@ -467,6 +459,22 @@ mod linux {
         }
         Ok(())
     }
+
+    /// Writes one zero byte into every page of `addr..addr + len`, so each is faulted in: the
+    /// fallback of [`populate`] on kernels older than 5.14.
+    ///
+    /// # Safety
+    /// `addr..addr + len` is a read-write, zero-filled mapping the caller owns and nothing else
+    /// reads or writes yet; `page` is its page size.
+    pub(crate) unsafe fn touch_pages(addr: NonNull<u8>, len: usize, page: usize) {
+        for offset in (0..len).step_by(page) {
+            let byte = addr.as_ptr().wrapping_add(offset);
+            // SAFETY: caller's promise: the byte is inside an owned, writable, zero-filled mapping
+            // that nothing else uses, so writing the zero it holds changes nothing but faults the
+            // page in. Volatile, so the write is not elided.
+            unsafe { byte.write_volatile(0) };
+        }
+    }
 }
 
 /// Heap stand-ins under Miri and loom.
@@ -513,23 +521,6 @@ mod heap {
     /// Only an injected fault ([`OsCall::SetAffinity`]).
     pub(crate) fn pin_current_thread(_cpu: u32) -> io::Result<()> {
         fault_point(OsCall::SetAffinity)
-    }
-}
-
-/// Writes one zero byte into every page of `addr..addr + len`, so each is faulted in: the
-/// fallback of [`populate`] on kernels older than 5.14.
-///
-/// # Safety
-/// `addr..addr + len` is a read-write, zero-filled mapping the caller owns and nothing else
-/// reads or writes yet; `page` is its page size.
-#[cfg(not(any(miri, umrf_loom)))]
-pub(crate) unsafe fn touch_pages(addr: NonNull<u8>, len: usize, page: usize) {
-    for offset in (0..len).step_by(page) {
-        let byte = addr.as_ptr().wrapping_add(offset);
-        // SAFETY: caller's promise: the byte is inside an owned, writable, zero-filled mapping
-        // that nothing else uses, so writing the zero it holds changes nothing but faults the
-        // page in. Volatile, so the write is not elided.
-        unsafe { byte.write_volatile(0) };
     }
 }
 

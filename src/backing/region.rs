@@ -81,17 +81,17 @@ impl Drop for Reservation {
 /// Owned memory for one slot.
 ///
 /// # Invariants
-/// 0. `base..base + len` lies inside `reservation`, is page aligned, readable and writable,
-///    and stays mapped until the reservation is dropped.
-/// 1. `len > 0`.
+/// 0. `base..base + info.bytes` lies inside `reservation`, is page aligned, readable and
+///    writable, and stays mapped until the reservation is dropped.
+/// 1. `info.bytes > 0`.
 /// 2. Every byte is initialised (zero-filled when obtained; afterwards only `Pod` values and
 ///    byte copies are written into it).
 /// 3. Fields drop in declaration order: a CUDA registration is undone before the memory it
 ///    covers is unmapped.
 pub(crate) struct Region {
     base: NonNull<u8>,
-    len: usize,
     info: BackingInfo,
+    huge_pending: bool,
     #[cfg(feature = "cuda")]
     _registration: Option<super::cuda::Registration>,
     _reservation: Reservation,
@@ -101,12 +101,13 @@ pub(crate) struct Region {
 // between threads (munmap and CUDA unregistration are thread-agnostic). Concurrent access to
 // the bytes is governed by the pool's block ownership (I1), not by this type.
 unsafe impl Send for Region {}
-// SAFETY: `&Region` only exposes the base pointer, the length and the description (no access
+// SAFETY: `&Region` only exposes the base pointer and the description (no access
 // to the bytes).
 unsafe impl Sync for Region {}
 
 impl Region {
-    /// A region over `base..base + len` of `reservation`, described by `info`.
+    /// A region over `base..base + len` of `reservation`, described by `info` (whose `bytes`
+    /// is `len`).
     ///
     /// # Safety
     /// `base..base + len` satisfies invariants 0 to 2: inside the reservation, page aligned,
@@ -118,11 +119,11 @@ impl Region {
         info: BackingInfo,
         #[cfg(feature = "cuda")] registration: Option<super::cuda::Registration>,
     ) -> Region {
-        debug_assert!(len > 0);
+        debug_assert!(len > 0 && len == info.bytes);
         Region {
             base,
-            len,
             info,
+            huge_pending: false,
             #[cfg(feature = "cuda")]
             _registration: registration,
             _reservation: reservation,
@@ -134,14 +135,32 @@ impl Region {
         self.base
     }
 
-    /// The size of the region in bytes.
-    #[allow(dead_code)] // read by tests and debug assertions
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// What was obtained.
     pub(crate) fn info(&self) -> &BackingInfo {
         &self.info
+    }
+
+    /// The report, while the pool is being built.
+    #[cfg(not(any(miri, umrf_loom)))]
+    pub(crate) fn info_mut(&mut self) -> &mut BackingInfo {
+        &mut self.info
+    }
+
+    /// Marks whether the region's huge pages still have to be counted.
+    #[cfg(not(any(miri, umrf_loom)))]
+    pub(crate) fn with_huge_check(mut self, pending: bool) -> Self {
+        self.huge_pending = pending;
+        self
+    }
+
+    /// Whether the region's huge pages still have to be counted.
+    pub(crate) fn huge_pending(&self) -> bool {
+        self.huge_pending
+    }
+
+    /// Records that they were.
+    #[cfg(not(any(miri, umrf_loom)))]
+    pub(crate) fn huge_checked(&mut self) {
+        self.huge_pending = false;
     }
 }

@@ -23,15 +23,14 @@ pub(crate) struct Vma {
     pub(crate) locked: usize,
 }
 
-/// The entry of the mapping that starts at `start` in smaps text, if there is one.
-pub(crate) fn find(text: &str, start: usize) -> Option<Vma> {
+/// The entries of the mappings that start at one of `starts` in smaps text.
+pub(crate) fn find(text: &str, starts: &[usize]) -> Vec<Vma> {
+    let mut found = Vec::new();
     let mut current: Option<Vma> = None;
     for line in text.lines() {
         if let Some((lo, hi)) = header(line) {
-            if current.is_some() {
-                break;
-            }
-            if lo == start {
+            found.extend(current.take());
+            if starts.contains(&lo) {
                 current = Some(Vma {
                     start: lo,
                     end: hi,
@@ -55,16 +54,17 @@ pub(crate) fn find(text: &str, start: usize) -> Option<Vma> {
             _ => {}
         }
     }
-    current
+    found.extend(current);
+    found
 }
 
-/// Reads this process's smaps and returns the mapping that starts at `start`.
+/// Reads this process's smaps once and returns the mappings that start at one of `starts`.
 ///
 /// # Errors
 /// When `/proc/self/smaps` cannot be read (no procfs).
-pub(crate) fn read(start: usize) -> io::Result<Option<Vma>> {
+pub(crate) fn read_many(starts: &[usize]) -> io::Result<Vec<Vma>> {
     let text = std::fs::read_to_string("/proc/self/smaps")?;
-    Ok(find(&text, start))
+    Ok(find(&text, starts))
 }
 
 /// `start-end perms …`: the address range of a mapping's header line.
@@ -114,24 +114,32 @@ Private_Hugetlb:    4096 kB
 Locked:                0 kB
 ";
 
+    fn one(text: &str, start: usize) -> Option<Vma> {
+        let found = find(text, &[start]);
+        assert!(found.len() <= 1);
+        found.into_iter().next()
+    }
+
     #[test]
-    fn finds_the_mapping_by_its_start() {
-        let thp = find(SAMPLE, 0x7f00_0020_0000).unwrap();
+    fn finds_the_mappings_by_their_starts() {
+        let both = find(SAMPLE, &[0x7f00_0060_0000, 0x7f00_0020_0000, 0x1000]);
+        assert_eq!(both.len(), 2);
+        let thp = one(SAMPLE, 0x7f00_0020_0000).unwrap();
         assert_eq!(thp.end - thp.start, 4 << 20);
         assert_eq!(
             (thp.kernel_page, thp.anon_huge, thp.hugetlb, thp.locked),
             (4096, 2 << 20, 0, 4 << 20)
         );
-        let tlb = find(SAMPLE, 0x7f00_0060_0000).unwrap();
+        let tlb = one(SAMPLE, 0x7f00_0060_0000).unwrap();
         assert_eq!((tlb.kernel_page, tlb.hugetlb), (2 << 20, 4 << 20));
-        assert!(find(SAMPLE, 0x7f00_0020_1000).is_none());
-        assert!(find("", 0).is_none());
+        assert!(one(SAMPLE, 0x7f00_0020_1000).is_none());
+        assert!(one("", 0).is_none());
     }
 
     #[test]
     fn reads_this_process() {
         let text = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let first = text.lines().next().and_then(header).unwrap();
-        assert_eq!(find(&text, first.0).map(|v| v.end), Some(first.1));
+        assert_eq!(one(&text, first.0).map(|v| v.end), Some(first.1));
     }
 }
