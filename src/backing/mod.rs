@@ -7,8 +7,8 @@
 //! 1. **plans** the placement from the strategy, the slot's CPU and the topology
 //!    (a pure function): `CpuLocal`, `Hugepage` and `GpuPinned` prefer the node of the slot's
 //!    CPU (`MPOL_PREFERRED`); `NumaNode<N>` binds to node N (`MPOL_BIND`), an absent node being
-//!    [`Error::NodeAbsent`](crate::Error::NodeAbsent); `Cxl` binds to the CXL node nearest the
-//!    CPU, else fails with [`Error::NoCxlNode`](crate::Error::NoCxlNode) unless the builder
+//!    [`Error::NodeAbsent`]; `Cxl` binds to the CXL node nearest the
+//!    CPU, else fails with [`Error::NoCxlNode`] unless the builder
 //!    chose [`CxlFallback::Emulate`];
 //! 2. **maps** the region inside a `PROT_NONE` reservation with a guard page on each side
 //!    (aligned to the huge page size for transparent huge pages), or as explicit huge pages
@@ -20,7 +20,7 @@
 //! 4. **verifies**: asks the kernel where every page landed (`move_pages`), or for pages not yet
 //!    touched reads the policy back (`get_mempolicy`), and for huge pages reads the region's
 //!    `/proc/self/smaps` entry; a page of a bound region found off its node is
-//!    [`Error::Misplaced`](crate::Error::Misplaced);
+//!    [`Error::Misplaced`];
 //! 5. **reports** all of it in a [`BackingInfo`], returned by
 //!    [`Pool::backing`](crate::Pool::backing).
 //!
@@ -30,7 +30,7 @@
 //! error, and the regions already made are returned to the system.
 //!
 //! Raw system calls live in one private module (`os`), each behind a fault point that the
-//! [`fault`] module (feature `fault-injection`) can make fail. Under Miri and loom regions come
+//! `fault` module (feature `fault-injection`) can make fail. Under Miri and loom regions come
 //! from the global allocator, so the pool logic above this seam is still checked.
 //!
 //! ```
