@@ -8,6 +8,8 @@ use std::ptr::NonNull;
 
 use mimalloc::MiMalloc;
 use tikv_jemallocator::Jemalloc;
+use umrf::Pool;
+use umrf::residency::CpuLocal;
 
 /// Pins the calling thread to `cpu`; a CPU this machine does not have is skipped.
 ///
@@ -33,6 +35,17 @@ pub fn pin_to(cpu: usize) {
         "sched_setaffinity to CPU {cpu}: {}",
         std::io::Error::last_os_error()
     );
+}
+
+/// A umrf pool of `slots` slots of `blocks_per_slot` blocks of `block_size` bytes, every page
+/// faulted in.
+pub fn umrf_pool(block_size: usize, blocks_per_slot: usize, slots: usize) -> Pool<CpuLocal> {
+    Pool::<CpuLocal>::builder()
+        .block_size(block_size)
+        .blocks_per_slot(blocks_per_slot)
+        .slots(slots)
+        .build()
+        .expect("umrf pool")
 }
 
 /// An allocator used directly, not installed as the global allocator, so all of them can run

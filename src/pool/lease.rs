@@ -153,7 +153,7 @@ impl<R: Residency> LocalPool<R> {
     /// assert!(matches!(lease.alloc::<u64>(0), Err(Error::ZeroLength)));
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn alloc<T: Pod>(&self, len: usize) -> Result<SharedBuffer<T, R>, Error> {
         // Every failure below is built inline, and the slow path returns a small value: no
         // call on this path writes into the returned `Result`, so it stays in registers.
@@ -202,7 +202,7 @@ impl<R: Residency> LocalPool<R> {
     /// assert!(again.iter().all(|&x| x == 0));
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn alloc_zeroed<T: Pod>(&self, len: usize) -> Result<SharedBuffer<T, R>, Error> {
         let mut buf = self.alloc::<T>(len)?;
         buf.as_bytes_mut().fill(0);
@@ -222,7 +222,7 @@ impl<R: Residency> LocalPool<R> {
     /// assert_eq!(&*buf, &[1, 2, 3]);
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn alloc_from_slice<T: Pod>(&self, data: &[T]) -> Result<SharedBuffer<T, R>, Error> {
         let mut buf = self.alloc::<T>(data.len())?;
         buf.copy_from_slice(data);
