@@ -6,7 +6,7 @@ mod common;
 
 use umrf::backing::CxlFallback;
 use umrf::placement::{
-    AnyPool, CXL_MIN_BYTES, Decision, NUMA_MIN_BYTES, Request, Rule, Scope, decide,
+    AnyPool, CXL_MIN_BYTES, Decision, NUMA_MIN_BYTES, Reach, Request, Rule, decide,
 };
 use umrf::residency::{CpuLocal, Cxl, GpuPinned, Hugepage, Node0, Node1, NumaNode, Strategy};
 use umrf::topology::{CpuSet, Distances, MemoryKind, Node, Topology};
@@ -82,7 +82,7 @@ fn common_rows(multi_node: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Ca
         case(
             Request::new(64 * MIB)
                 .from_cpu(cpu)
-                .scope(Scope::CrossSocket),
+                .reach(Reach::CrossSocket),
             big.0,
             Some(home),
             big.1,
@@ -98,7 +98,7 @@ fn common_rows(multi_node: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Ca
         case(
             Request::new(GIB)
                 .from_cpu(cpu)
-                .scope(Scope::Remote)
+                .reach(Reach::Remote)
                 .gpu_access(true),
             Strategy::GpuPinned,
             Some(home),
@@ -106,7 +106,7 @@ fn common_rows(multi_node: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Ca
         ),
         // Remote scope: huge pages.
         case(
-            Request::new(16 * MIB).from_cpu(cpu).scope(Scope::Remote),
+            Request::new(16 * MIB).from_cpu(cpu).reach(Reach::Remote),
             Strategy::Hugepage,
             None,
             Rule::RemoteScope,

@@ -17,12 +17,12 @@
 //! buffers with a checked downcast, [`AnyPool::try_into_typed`].
 //!
 //! ```
-//! use umrf::placement::{decide, AnyPool, Request, Rule, Scope};
+//! use umrf::placement::{decide, AnyPool, Request, Rule, Reach};
 //! use umrf::residency::{CpuLocal, Hugepage};
 //! use umrf::topology::Topology;
 //!
 //! let topo = Topology::detect()?;
-//! let decision = decide(&Request::new(64 << 20).scope(Scope::Remote), &topo);
+//! let decision = decide(&Request::new(64 << 20).reach(Reach::Remote), &topo);
 //! assert_eq!(decision.rule, Rule::RemoteScope);
 //! println!("{decision}"); // "huge pages: remote scope: …"
 //!
@@ -53,16 +53,16 @@ pub const NUMA_MIN_BYTES: usize = 1 << 20;
 /// DRAM saved is not worth the roughly doubled latency of CXL-attached memory.
 pub const CXL_MIN_BYTES: usize = 256 << 20;
 
-/// Who reads and writes the memory.
+/// Who reads and writes the memory: the scope of a [`Request`].
 ///
 /// ```
-/// use umrf::placement::Scope;
-/// assert_eq!(Scope::default(), Scope::Local);
-/// assert_eq!(Scope::CrossSocket.to_string(), "cross-socket");
+/// use umrf::placement::Reach;
+/// assert_eq!(Reach::default(), Reach::Local);
+/// assert_eq!(Reach::CrossSocket.to_string(), "cross-socket");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Scope {
+pub enum Reach {
     /// Threads on the requester's own node.
     #[default]
     Local,
@@ -73,12 +73,12 @@ pub enum Scope {
     Remote,
 }
 
-impl fmt::Display for Scope {
+impl fmt::Display for Reach {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Scope::Local => "local",
-            Scope::CrossSocket => "cross-socket",
-            Scope::Remote => "remote",
+            Reach::Local => "local",
+            Reach::CrossSocket => "cross-socket",
+            Reach::Remote => "remote",
         })
     }
 }
@@ -86,10 +86,10 @@ impl fmt::Display for Scope {
 /// What a buffer (or pool) is for: its size, who uses it, and any explicit choice.
 ///
 /// ```
-/// use umrf::placement::{Request, Scope};
+/// use umrf::placement::{Request, Reach};
 /// use umrf::residency::Strategy;
 /// let request = Request::new(8 << 20)
-///     .scope(Scope::CrossSocket)
+///     .reach(Reach::CrossSocket)
 ///     .from_cpu(3)
 ///     .capacity_bound(true);
 /// assert_eq!(request.bytes(), 8 << 20);
@@ -99,7 +99,7 @@ impl fmt::Display for Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     bytes: usize,
-    scope: Scope,
+    reach: Reach,
     gpu_access: bool,
     capacity_bound: bool,
     cpu: Option<u32>,
@@ -111,7 +111,7 @@ impl Request {
     pub fn new(bytes: usize) -> Self {
         Request {
             bytes,
-            scope: Scope::Local,
+            reach: Reach::Local,
             gpu_access: false,
             capacity_bound: false,
             cpu: None,
@@ -119,9 +119,9 @@ impl Request {
         }
     }
 
-    /// Who uses the memory.
-    pub fn scope(mut self, scope: Scope) -> Self {
-        self.scope = scope;
+    /// Who uses the memory: the request's scope.
+    pub fn reach(mut self, reach: Reach) -> Self {
+        self.reach = reach;
         self
     }
 
@@ -291,7 +291,7 @@ pub fn decide(request: &Request, topology: &Topology) -> Decision {
             ),
         );
     }
-    if request.scope == Scope::Remote {
+    if request.reach == Reach::Remote {
         return decision(
             Strategy::Hugepage,
             None,
@@ -335,7 +335,7 @@ pub fn decide(request: &Request, topology: &Topology) -> Decision {
                 topology.nodes().len(),
                 request.bytes >> 10,
                 NUMA_MIN_BYTES >> 10,
-                request.scope
+                request.reach
             ),
         );
     }
@@ -346,7 +346,7 @@ pub fn decide(request: &Request, topology: &Topology) -> Decision {
         format!(
             "{} KiB for {} use from {from} on {}: per-core memory on the node of each slot's CPU{aside}",
             request.bytes >> 10,
-            request.scope,
+            request.reach,
             if topology.is_numa() {
                 "a NUMA machine"
             } else {
