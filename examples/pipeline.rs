@@ -7,7 +7,7 @@
 //! whose memory was placed for its CPU.
 //!
 //! ```text
-//! cargo run --release --example pipeline            # a few seconds, one worker per other CPU
+//! cargo run --release --example pipeline            # a few seconds, one worker per other CPU, one worker per other CPU
 //! cargo run --release --example pipeline -- 4 200000 16384
 //!                                         workers  buffers  floats per buffer
 //! ```
@@ -33,13 +33,9 @@ struct Report {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
-    let workers = args.next().transpose()?.unwrap_or(2).max(1);
-    let buffers = args.next().transpose()?.unwrap_or(1_000_000);
-    let floats = args.next().transpose()?.unwrap_or(1024);
-
     // The producer on the first online CPU, the workers on the others in turn (on a one-CPU
-    // machine, all on the same CPU).
+    // machine, all on the same CPU). By default one worker per other CPU: two pinned threads
+    // that wait actively for messages should not share a core.
     let online: Vec<u32> = Topology::detect()?.online_cpus().iter().collect();
     let producer_cpu = online[0];
     let others: Vec<u32> = online
@@ -47,6 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .copied()
         .filter(|&c| c != producer_cpu)
         .collect();
+
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let workers = args.next().transpose()?.unwrap_or(others.len()).max(1);
+    let buffers = args.next().transpose()?.unwrap_or(1_000_000);
+    let floats = args.next().transpose()?.unwrap_or(1024);
     let spread = if others.is_empty() { &online } else { &others };
     let worker_cpus: Vec<u32> = (0..workers).map(|i| spread[i % spread.len()]).collect();
 
