@@ -93,20 +93,17 @@ fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilde
         *x = i as u64;
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15;
-    let mut group = c.benchmark_group("pages/random_read_1g");
-    group.throughput(Throughput::Elements(READS));
-    group.sample_size(30);
-    group.bench_function(case, |b| {
-        b.iter(|| black_box(random_reads(&buf, &mut seed)))
-    });
-    group.finish();
-    let mut group = c.benchmark_group("pages/random_chase_1g");
-    group.throughput(Throughput::Elements(CHASES));
-    group.sample_size(30);
-    group.bench_function(case, |b| {
-        b.iter(|| black_box(random_chase(&buf, &mut seed)))
-    });
-    group.finish();
+    let patterns: [(&str, u64, fn(&[u64], &mut u64) -> u64); 2] = [
+        ("pages/random_read_1g", READS, random_reads),
+        ("pages/random_chase_1g", CHASES, random_chase),
+    ];
+    for (group_name, reads, pattern) in patterns {
+        let mut group = c.benchmark_group(group_name);
+        group.throughput(Throughput::Elements(reads));
+        group.sample_size(30);
+        group.bench_function(case, |b| b.iter(|| black_box(pattern(&buf, &mut seed))));
+        group.finish();
+    }
 }
 
 fn bench_build<R: Residency>(
