@@ -77,6 +77,9 @@ fn random_chase(data: &[u64], seed: &mut u64) -> u64 {
     i
 }
 
+/// An access pattern: reads over the buffer, advancing the seed; returns something to keep.
+type Pattern = fn(&[u64], &mut u64) -> u64;
+
 /// Both access patterns over one 1 GiB buffer of a pool built by `builder`.
 fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilder<R>) {
     let pool = match builder.build() {
@@ -93,7 +96,7 @@ fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilde
         *x = i as u64;
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15;
-    let patterns: [(&str, u64, fn(&[u64], &mut u64) -> u64); 2] = [
+    let patterns: [(&str, u64, Pattern); 2] = [
         ("pages/random_read_1g", READS, random_reads),
         ("pages/random_chase_1g", CHASES, random_chase),
     ];
