@@ -2,16 +2,22 @@
 //! to N workers over mailboxes; each worker accepts, processes and drops them (the blocks go
 //! home to the producer's slot as remote frees). It prints throughput and pool stats.
 //!
+//! Per-core pools are literal here: the producer is pinned to the first online CPU and the
+//! workers (`umrf::cores::Workers`) to the others in turn, each thread leasing the pool slot
+//! whose memory was placed for its CPU.
+//!
 //! ```text
-//! cargo run --release --example pipeline            # a few seconds
+//! cargo run --release --example pipeline            # a few seconds, one worker per other CPU, one worker per other CPU
 //! cargo run --release --example pipeline -- 4 200000 16384
 //!                                         workers  buffers  floats per buffer
 //! ```
 
 use std::time::Instant;
 
+use umrf::cores::{Workers, pin_current_thread};
 use umrf::residency::CpuLocal;
-use umrf::{Capability, Message, Pool, mailbox};
+use umrf::topology::Topology;
+use umrf::{Capability, Message, Pool};
 
 /// What the producer sends: a sequence number and the data, by capability.
 #[derive(Message)]
@@ -27,61 +33,69 @@ struct Report {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The producer on the first online CPU, the workers on the others in turn (on a one-CPU
+    // machine, all on the same CPU). By default one worker per other CPU: two pinned threads
+    // that wait actively for messages should not share a core.
+    let online: Vec<u32> = Topology::detect()?.online_cpus().iter().collect();
+    let producer_cpu = online[0];
+    let others: Vec<u32> = online
+        .iter()
+        .copied()
+        .filter(|&c| c != producer_cpu)
+        .collect();
+
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
-    let workers = args.next().transpose()?.unwrap_or(2).max(1);
+    let workers = args.next().transpose()?.unwrap_or(others.len()).max(1);
     let buffers = args.next().transpose()?.unwrap_or(1_000_000);
     let floats = args.next().transpose()?.unwrap_or(1024);
+    let spread = if others.is_empty() { &online } else { &others };
+    let worker_cpus: Vec<u32> = (0..workers).map(|i| spread[i % spread.len()]).collect();
 
-    // One slot for the producer and one per worker; each slot holds enough blocks to keep
-    // every worker's mailbox full.
+    // One slot for the producer and one per worker, each placed for its thread's CPU; each slot
+    // holds enough blocks to keep every worker's mailbox full.
     let queue = 64;
     let pool = Pool::<CpuLocal>::builder()
         .name("pipeline")
         .block_size(floats * size_of::<f32>())
         .blocks_per_slot(queue * (workers + 1))
-        .slots(workers + 1)
+        .cpus(std::iter::once(producer_cpu).chain(worker_cpus.iter().copied()))
         .build()?;
     println!(
-        "pool `{}`: {} slots x {} blocks of {} bytes ({})",
+        "pool `{}`: {} slots x {} blocks of {} bytes; producer on CPU {producer_cpu}, workers on CPUs {worker_cpus:?}",
         pool.name(),
         pool.slots(),
         pool.blocks_per_slot(),
         pool.block_size(),
-        pool.backing()[0].mechanism
     );
+    println!("slot 0: {}", pool.backing()[0]);
 
-    let mut senders = Vec::with_capacity(workers);
-    let mut handles = Vec::with_capacity(workers);
-    for worker in 0..workers {
-        let (tx, rx) = mailbox::<Batch>(queue);
-        senders.push(tx);
-        let pool = pool.clone();
-        handles.push(std::thread::spawn(
-            move || -> Result<Report, umrf::Error> {
-                let lease = pool.attach_slot(worker + 1)?;
-                let mut report = Report {
-                    batches: 0,
-                    checksum: 0.0,
-                };
-                for batch in rx.iter() {
-                    let samples =
-                        batch
-                            .samples
-                            .accept(&lease)
-                            .map_err(|e| umrf::Error::InvalidConfig {
-                                reason: format!("worker {worker}: {e}"),
-                            })?;
-                    // The work: a sum of squares, in place of whatever a stage computes.
-                    let energy: f32 = samples.iter().map(|x| x * x).sum();
-                    report.checksum += f64::from(energy) + batch.seq as f64 * 1e-9;
-                    report.batches += 1;
-                } // `samples` drops each round: its block goes home to slot 0.
-                Ok(report)
-            },
-        ));
-    }
-
+    pin_current_thread(producer_cpu)?;
     let producer = pool.attach_slot(0)?;
+    let team = Workers::<Batch, Result<Report, umrf::Error>>::spawn(
+        &pool,
+        worker_cpus,
+        queue,
+        |ctx| -> Result<Report, umrf::Error> {
+            let mut report = Report {
+                batches: 0,
+                checksum: 0.0,
+            };
+            for batch in ctx.inbox().iter() {
+                let samples: umrf::SharedBuffer<f32, CpuLocal> = batch
+                    .samples
+                    .accept(ctx.lease())
+                    .map_err(|e| umrf::Error::InvalidConfig {
+                        reason: format!("worker {}: {e}", ctx.index()),
+                    })?;
+                // The work: a sum of squares, in place of whatever a stage computes.
+                let energy: f32 = samples.iter().map(|x| x * x).sum();
+                report.checksum += f64::from(energy) + batch.seq as f64 * 1e-9;
+                report.batches += 1;
+            } // `samples` drops each round: its block goes home to slot 0.
+            Ok(report)
+        },
+    )?;
+
     let start = Instant::now();
     for seq in 0..buffers as u64 {
         let mut samples = producer.alloc::<f32>(floats)?;
@@ -90,21 +104,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             *x = base + i as f32 * 1e-6;
         }
         let worker = (seq % workers as u64) as usize;
-        senders[worker]
+        team.sender(worker)
+            .ok_or("no such worker")?
             .send(Batch {
                 seq,
                 samples: samples.into_capability(),
             })
             .map_err(|_| format!("worker {worker} stopped early"))?;
     }
-    drop(senders);
 
     let mut total = Report {
         batches: 0,
         checksum: 0.0,
     };
-    for handle in handles {
-        let report = handle.join().map_err(|_| "a worker panicked")??;
+    for report in team.join()? {
+        let report = report?;
         total.batches += report.batches;
         total.checksum += report.checksum;
     }

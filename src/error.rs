@@ -132,6 +132,109 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A `NumaNode<N>` residency names a node this machine does not have, or one without
+    /// memory.
+    #[error(
+        "NUMA node {node} {why}: this machine's nodes with memory are {available}; use a NumaNode<N> for one of them, or let `umrf::placement::decide` choose"
+    )]
+    NodeAbsent {
+        /// The node asked for.
+        node: u32,
+        /// What is wrong with it.
+        why: &'static str,
+        /// The nodes that do have memory, comma separated.
+        available: String,
+    },
+
+    /// Pages of a region bound to one node were found on other nodes after it was built.
+    #[error(
+        "a region bound to NUMA node {node} has {misplaced} of the {pages} pages checked on node(s) {found}: node {node} is short of free memory; free memory there, or build a smaller pool"
+    )]
+    Misplaced {
+        /// The node the region was bound to.
+        node: u32,
+        /// Pages checked (every page of a small region, an even sample of a large one).
+        pages: usize,
+        /// Of those, pages found elsewhere.
+        misplaced: usize,
+        /// The nodes they were found on.
+        found: String,
+    },
+
+    /// Locking pages in RAM failed, nearly always because of `RLIMIT_MEMLOCK`.
+    #[error(
+        "could not lock {bytes} bytes of {residency} memory in RAM (mlock: {source}): RLIMIT_MEMLOCK is {}; raise it (`ulimit -l`, `LimitMEMLOCK=` in a systemd unit, `memlock` in /etc/security/limits.conf), grant CAP_IPC_LOCK, or build a smaller pool",
+        memlock_words(*limit)
+    )]
+    MemlockLimit {
+        /// The residency asked for.
+        residency: &'static str,
+        /// The size of the region.
+        bytes: usize,
+        /// The soft limit in bytes when the call failed (`u64::MAX`: unlimited or unknown).
+        limit: u64,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A `Cxl` residency on a machine whose topology has no CXL memory node.
+    #[error(
+        "no CXL memory node on this machine ({nodes}): online CXL memory as a NUMA node (for example `daxctl reconfigure-device --mode=system-ram`), or build with `.cxl_fallback(CxlFallback::Emulate)` to accept an emulated stand-in"
+    )]
+    NoCxlNode {
+        /// What the machine's memory-only nodes are, in words.
+        nodes: String,
+    },
+
+    /// CUDA host registration is unavailable or failed (feature `cuda`).
+    #[error(
+        "CUDA host registration failed: {operation}: {reason}; install the NVIDIA driver (libcuda.so.1) and check that a GPU is visible (`nvidia-smi`), or build without the `cuda` feature for mlock-only GpuPinned memory"
+    )]
+    CudaUnavailable {
+        /// The driver call or step that failed.
+        operation: &'static str,
+        /// The driver's answer.
+        reason: String,
+    },
+
+    /// Huge pages of the kind the pool requires cannot be had.
+    #[error("huge pages unavailable: {reason}")]
+    HugePagesUnavailable {
+        /// What is missing and how to provide it.
+        reason: String,
+    },
+
+    /// A CPU named for a slot or a worker cannot be used.
+    #[error("CPU {cpu} cannot be used: {reason}")]
+    CpuUnavailable {
+        /// The CPU.
+        cpu: u32,
+        /// Why, and what to do.
+        reason: String,
+    },
+
+    /// Pinning a thread to a CPU failed.
+    #[error(
+        "could not pin a thread to CPU {cpu} (sched_setaffinity: {source}): the CPU may be offline or outside this process's allowed set (cgroup cpuset, `taskset`); choose CPUs from `umrf::topology::Topology::detect()?.online_cpus()`"
+    )]
+    Affinity {
+        /// The CPU.
+        cpu: u32,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `RLIMIT_MEMLOCK` in words for [`Error::MemlockLimit`].
+fn memlock_words(limit: u64) -> String {
+    if limit == u64::MAX {
+        "unlimited or unknown".to_owned()
+    } else {
+        format!("{limit} bytes ({} KiB)", limit / 1024)
+    }
 }
 
 /// A pool's name, cheap to clone into errors and stats (a shared string, no allocation).

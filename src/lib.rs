@@ -48,8 +48,13 @@
 //!   flight), [`AcceptError`].
 //! - **Messages** — [`mailbox()`], [`Sender`](mailbox::Sender), [`Receiver`](mailbox::Receiver),
 //!   the [`Transferable`] trait and `#[derive(Message)]`.
-//! - **Machine** — [`topology`]: NUMA nodes, distances, huge-page pools. [`backing`]: what the
-//!   operating system really gave a pool.
+//! - **Machine** — [`topology`]: NUMA nodes, distances, huge-page pools. [`backing`]: how a
+//!   pool's memory is obtained, placed and verified, and what the operating system really gave
+//!   ([`BackingInfo`](backing::BackingInfo)).
+//! - **Placement** — [`placement`]: which residency a request should have, and why
+//!   ([`decide`](placement::decide)); [`AnyPool`], a pool chosen at run time, with a checked
+//!   downcast back to a typed one.
+//! - **Per-core workers** — [`cores`]: pinned threads, each with its CPU's slot and a mailbox.
 //! - **Observability** — [`provenance`]: which pool, slot and block an address belongs to, and
 //!   its owner now ([`provenance::owner_of`]). [`events`]: the ownership event log (per-slot
 //!   rings, JSON lines, a replay validator of I1). [`metrics`]: Prometheus exposition of pool
@@ -73,10 +78,12 @@
 pub mod backing;
 mod buffer;
 mod capability;
+pub mod cores;
 mod error;
 pub mod events;
 pub mod mailbox;
 pub mod metrics;
+pub mod placement;
 mod pool;
 pub mod provenance;
 pub mod residency;
@@ -88,6 +95,7 @@ pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
 pub use mailbox::{mailbox, try_mailbox};
+pub use placement::AnyPool;
 pub use pool::{
     BLOCK_GRANULE, BlockState, Exhaustion, LocalPool, Pool, PoolBuilder, PoolStats, SlotStats,
 };

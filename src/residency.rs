@@ -112,10 +112,14 @@ macro_rules! marker {
 marker!(
     /// Memory on the NUMA node of the core that owns the slot.
     ///
-    /// Promises: each slot's region is obtained with a local placement for the CPU the slot is
-    /// meant for (slot `i` ↔ the `i`-th online CPU). Does not promise: that the owning thread
-    /// really runs on that CPU (pin it, see `umrf::cores`), or that the kernel never migrates
-    /// the pages later.
+    /// Promises: each slot's region is given a local placement for the CPU the slot serves
+    /// (slot `i` ↔ the `i`-th online CPU, or the builder's
+    /// [`cpus`](crate::PoolBuilder::cpus)): `mbind(MPOL_PREFERRED)` to that CPU's node before
+    /// the first touch, then every page faulted in under that policy at build. Where the node
+    /// is short of memory or `mbind` is forbidden (a sandbox), pages come from elsewhere and
+    /// [`Pool::backing`](crate::Pool::backing) says so. Does not promise: that the owning
+    /// thread really runs on that CPU (pin it: [`cores`](crate::cores)), or that the kernel
+    /// never migrates the pages later.
     ///
     /// ```
     /// use umrf::{Pool, residency::CpuLocal};
@@ -130,9 +134,12 @@ marker!(
 marker!(
     /// Memory that sits on a CPU-less NUMA node the topology classes as CXL-attached.
     ///
-    /// Promises: the region was bound to such a node, or the pool was built with an explicit,
-    /// reported emulated fallback. Does not promise: bandwidth or latency figures, which differ
-    /// between devices.
+    /// Promises: the region was bound (`MPOL_BIND`) to the CXL node nearest the slot's CPU and
+    /// its pages were found there, or the pool was built with
+    /// [`CxlFallback::Emulate`](crate::backing::CxlFallback::Emulate) and says "EMULATED" in
+    /// its backing report, stats and `Debug` output. Without either, building fails with
+    /// [`Error::NoCxlNode`](crate::Error::NoCxlNode). Does not promise: bandwidth or latency
+    /// figures, which differ between devices.
     ///
     /// ```
     /// use umrf::residency::{Cxl, Residency};
@@ -145,9 +152,13 @@ marker!(
 marker!(
     /// Page-locked host memory that a GPU can reach by DMA.
     ///
-    /// Promises: the region is locked in RAM (`mlock`) and, with the `cuda` feature, registered
-    /// with the CUDA driver. Does not promise: write-combining (it is off), or device residency —
-    /// this is host memory.
+    /// Promises: the region is locked in RAM (`mlock`; over `RLIMIT_MEMLOCK` building fails
+    /// with [`Error::MemlockLimit`](crate::Error::MemlockLimit)) on the node of the slot's CPU
+    /// where it can be, and with the `cuda` feature registered with the CUDA driver
+    /// (`cuMemHostRegister`, portable and device-mapped; no driver is
+    /// [`Error::CudaUnavailable`](crate::Error::CudaUnavailable)). Does not promise:
+    /// write-combining (it is off: registered memory never is), or device residency — this is
+    /// host memory.
     ///
     /// ```
     /// use umrf::residency::{GpuPinned, Residency};
@@ -160,10 +171,13 @@ marker!(
 marker!(
     /// Memory backed by huge pages, to cut TLB misses on large working sets.
     ///
-    /// Promises: explicit huge pages when the reserved pool is large enough, else transparent
-    /// huge pages requested with `madvise`, and [`Pool::backing`](crate::Pool::backing) says
-    /// which one was really obtained. Does not promise: that the kernel keeps transparent huge
-    /// pages intact under memory pressure.
+    /// Promises: explicit huge pages (`MAP_HUGETLB`) when the reserved pool has enough free
+    /// pages, else a region aligned to the huge page size with transparent huge pages
+    /// requested by `madvise(MADV_HUGEPAGE)`; [`Pool::backing`](crate::Pool::backing) says
+    /// which, and how many bytes really sit in huge pages (read from `/proc/self/smaps`).
+    /// [`HugePageMode`](crate::backing::HugePageMode) restricts the choice. Does not promise:
+    /// that the kernel finds transparent huge pages (it may be out of contiguous memory, or
+    /// have them disabled — the report says so), or keeps them intact under memory pressure.
     ///
     /// ```
     /// use umrf::residency::{Hugepage, Residency};
@@ -175,9 +189,12 @@ marker!(
 
 /// Memory bound to NUMA node `N`, where `N` is a [`typenum`] unsigned (`U0`, `U1`, …).
 ///
-/// Promises: the region was bound to node `N` before its first touch, so its pages come from
-/// that node; building a pool for an absent node is an error. Does not promise: that the
-/// kernel never migrates the pages afterwards (only locking prevents that).
+/// Promises: the region was bound to node `N` (`MPOL_BIND`) before its first touch, so its
+/// pages come from that node, and after they are faulted in the kernel is asked where each one
+/// is (`move_pages`): a page elsewhere fails the build with
+/// [`Error::Misplaced`](crate::Error::Misplaced). A node the machine lacks is
+/// [`Error::NodeAbsent`](crate::Error::NodeAbsent). Does not promise: that the kernel never
+/// migrates the pages afterwards (only locking prevents that).
 ///
 /// `NumaNode<U0>` and `NumaNode<U1>` are different types: a buffer bound to one node cannot be
 /// passed where the other is expected.

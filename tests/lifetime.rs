@@ -19,7 +19,9 @@ fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
 static MAPPINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    MAPPINGS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    MAPPINGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether `addr` lies in a mapping of this process (Linux `/proc/self/maps`).

@@ -2,91 +2,14 @@
 //! (relative to the crate root), asserting the facts its README lists.
 //! When that folder is absent the tests print a SKIPPED line and pass.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
 
+use common::sysfs;
 use umrf::topology::{KindCue, MemoryKind, Topology};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
-
-/// `../shared/topologies`, if it exists.
-fn data_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/topologies");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: ../shared/topologies not found ({}); real-machine topology tests not run",
-            dir.display()
-        );
-        None
-    }
-}
-
-/// Whether `program --version` runs.
-fn runs(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Extracts every tarball once into a temporary directory; `None` (with a
-/// SKIPPED line) if the data or `tar`/`bzip2` is missing.
-fn extracted() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let data = data_dir()?;
-        for tool in ["tar", "bzip2"] {
-            if !runs(tool) {
-                eprintln!(
-                    "SKIPPED: `{tool}` is not installed, so the sysfs tarballs in {} cannot be \
-                     extracted; install it (Debian: apt-get install {tool}) to run these tests",
-                    data.display()
-                );
-                return None;
-            }
-        }
-        // Under target/ (removed by `cargo clean`), one folder per run.
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("real-topologies-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let mut tarballs: Vec<PathBuf> = std::fs::read_dir(&data)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".tar.bz2"))
-            .collect();
-        tarballs.sort();
-        assert_eq!(
-            tarballs.len(),
-            8,
-            "README lists 8 tarballs in {}",
-            data.display()
-        );
-        for tarball in tarballs {
-            let status = Command::new("tar")
-                .arg("xjf")
-                .arg(&tarball)
-                .arg("-C")
-                .arg(&out)
-                .status()
-                .expect("tar runs");
-            assert!(status.success(), "tar xjf {} failed", tarball.display());
-        }
-        Some(out)
-    })
-    .as_deref()
-}
-
-/// Loads the extracted tarball `name` with the sysfs reader.
-fn sysfs(name: &str) -> Option<Topology> {
-    let root = extracted()?.join(name);
-    Some(Topology::from_sysfs(&root).unwrap_or_else(|e| panic!("{name}: {e}")))
-}
 
 fn ids(topo: &Topology) -> Vec<u32> {
     topo.nodes().iter().map(|n| n.id()).collect()
@@ -393,11 +316,7 @@ fn sysfs_qemu_heterogeneous_tiers() {
 #[cfg(feature = "hwloc")]
 mod hwloc_xml {
     use super::*;
-
-    fn xml(name: &str) -> Option<Topology> {
-        let path = data_dir()?.join(name);
-        Some(Topology::from_hwloc_xml(&path).unwrap_or_else(|e| panic!("{name}: {e}")))
-    }
+    use common::hwloc_xml as xml;
 
     fn bytes(topo: &Topology) -> Vec<u64> {
         topo.nodes()

@@ -7,6 +7,7 @@
 //! after `build` (invariant I5).
 
 mod block;
+mod build;
 mod inner;
 mod lease;
 mod slot;
@@ -25,11 +26,11 @@ pub(crate) use slot::{NOT_LOCAL, Slot};
 pub(crate) use state::UNKNOWN_TRIP;
 pub use stats::{PoolStats, SlotStats};
 
-use crate::backing::{self, BackingInfo, RegionRequest};
+use crate::backing::{self, BackingInfo};
 use crate::error::{Error, PoolName};
-use crate::events::{LogConfig, OwnershipLog, PoolLog, SlotLog};
+use crate::events::OwnershipLog;
 use crate::residency::{self, Residency};
-use inner::PoolParts;
+pub(crate) use build::{Identity, Settings, build_raw, settings_setters};
 use lease::RawLease;
 
 /// Block sizes are rounded up to a multiple of this (one cache line), so blocks owned by
@@ -81,65 +82,41 @@ impl<R: Residency> fmt::Debug for Exhaustion<R> {
 
 /// Configures and builds a [`Pool`]. Made by [`Pool::builder`].
 ///
-/// Defaults: 4096-byte blocks, 1024 blocks per slot, one slot per online CPU, every page
-/// faulted in at build, [`Exhaustion::Fail`].
+/// Defaults: 4096-byte blocks, 1024 blocks per slot, one slot per online CPU (slot `i` serving
+/// the `i`-th online CPU), every page faulted in at build, [`Exhaustion::Fail`], the machine's
+/// topology detected at build, [`CxlFallback::Fail`](crate::backing::CxlFallback::Fail),
+/// [`HugePageMode::Auto`](crate::backing::HugePageMode::Auto).
+///
+/// ```
+/// use umrf::{Pool, residency::CpuLocal};
+/// let pool = Pool::<CpuLocal>::builder()
+///     .name("frames")
+///     .block_size(64 << 10)
+///     .blocks_per_slot(32)
+///     .cpus([0, 0]) // two slots, both for CPU 0
+///     .build()?;
+/// assert_eq!(pool.slots(), 2);
+/// assert_eq!(pool.backing()[1].cpu, Some(0));
+/// # Ok::<(), umrf::Error>(())
+/// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PoolBuilder<R: Residency> {
-    name: Option<String>,
-    block_size: usize,
-    blocks_per_slot: usize,
-    slots: Option<usize>,
-    prefault: bool,
+    settings: Settings,
     exhaustion: Exhaustion<R>,
-    log: Option<LogConfig>,
 }
 
 impl<R: Residency> fmt::Debug for PoolBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("residency", &R::NAME)
-            .field("name", &self.name)
-            .field("block_size", &self.block_size)
-            .field("blocks_per_slot", &self.blocks_per_slot)
-            .field("slots", &self.slots)
-            .field("prefault", &self.prefault)
+            .field("settings", &self.settings)
             .field("exhaustion", &self.exhaustion)
-            .field("log", &self.log)
             .finish()
     }
 }
 
 impl<R: Residency> PoolBuilder<R> {
-    /// Names the pool (for errors, stats and metrics). Default: `<residency>-<id>`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Bytes per block; rounded up to a multiple of [`BLOCK_GRANULE`]. Default 4096.
-    pub fn block_size(mut self, bytes: usize) -> Self {
-        self.block_size = bytes;
-        self
-    }
-
-    /// Blocks in each slot. Default 1024.
-    pub fn blocks_per_slot(mut self, blocks: usize) -> Self {
-        self.blocks_per_slot = blocks;
-        self
-    }
-
-    /// Number of slots. Default: one per online CPU.
-    pub fn slots(mut self, slots: usize) -> Self {
-        self.slots = Some(slots);
-        self
-    }
-
-    /// Whether to fault every page in at build (default `true`), so the hot path never takes a
-    /// page fault.
-    pub fn prefault(mut self, prefault: bool) -> Self {
-        self.prefault = prefault;
-        self
-    }
+    settings_setters!();
 
     /// What an allocation does when its slot is empty. Default [`Exhaustion::Fail`].
     pub fn exhaustion(mut self, policy: Exhaustion<R>) -> Self {
@@ -147,36 +124,17 @@ impl<R: Residency> PoolBuilder<R> {
         self
     }
 
-    /// Records every change of ownership of the pool's blocks (see [`events`](crate::events)).
-    /// Default: off, and a pool without logging pays nothing measurable for the hooks.
-    ///
-    /// ```
-    /// use umrf::events::{EventKind, LogConfig};
-    /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder()
-    ///     .block_size(64).blocks_per_slot(1).slots(1)
-    ///     .log_ownership(LogConfig::new().ring_capacity(128))
-    ///     .build()?;
-    /// let lease = pool.attach()?;
-    /// let held = lease.alloc::<u8>(1)?;
-    /// assert!(lease.alloc::<u8>(1).is_err()); // exhausted
-    /// let log = pool.ownership_log().unwrap();
-    /// let kinds: Vec<_> = log.events().iter().map(|e| e.event).collect();
-    /// assert_eq!(kinds, [EventKind::Allocate, EventKind::Exhausted]);
-    /// # drop(held);
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    pub fn log_ownership(mut self, config: LogConfig) -> Self {
-        self.log = Some(config);
-        self
-    }
-
-    /// Reserves every slot's memory and returns the pool.
+    /// Reserves every slot's memory, placed as residency `R` asks, and returns the pool.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for a zero or out-of-range setting, [`Error::Backing`] when the
-    /// operating system refuses the memory. Nothing is leaked on failure: regions already made
-    /// are returned.
+    /// [`Error::InvalidConfig`] for a zero or out-of-range setting,
+    /// [`Error::CpuUnavailable`] for a CPU in [`cpus`](Self::cpus) that is not online,
+    /// [`Error::Backing`] when the operating system refuses the memory, and the placement
+    /// errors of the residency: [`Error::NodeAbsent`] and [`Error::Misplaced`]
+    /// (`NumaNode<N>`), [`Error::NoCxlNode`] (`Cxl`), [`Error::HugePagesUnavailable`]
+    /// (`Hugepage` with a strict [`HugePageMode`](crate::backing::HugePageMode)),
+    /// [`Error::MemlockLimit`] and [`Error::CudaUnavailable`] (`GpuPinned`). Nothing is
+    /// leaked on failure: regions already made are returned.
     ///
     /// ```
     /// use umrf::{Error, Pool, residency::CpuLocal};
@@ -185,103 +143,17 @@ impl<R: Residency> PoolBuilder<R> {
     /// assert!(err.to_string().contains("block_size"));
     /// ```
     pub fn build(self) -> Result<Pool<R>, Error> {
-        let geometry = Geometry::check(self.block_size, self.blocks_per_slot, self.slots)?;
-        let id = crate::sync::next_pool_id();
-        let residency_label = residency::describe::<R>();
-        let name = PoolName::new(
-            &self
-                .name
-                .unwrap_or_else(|| format!("{residency_label}-{id}")),
-        );
-        let request = RegionRequest {
-            bytes: geometry.slot_bytes,
+        let identity = Identity {
             strategy: R::STRATEGY,
             residency: R::NAME,
-            prefault: self.prefault,
+            label: residency::describe::<R>(),
         };
-        let span = tracing::debug_span!(
-            target: "umrf::pool",
-            "umrf.pool.build",
-            pool = %name,
-            residency = %residency_label,
-            slots = geometry.slots,
-            blocks_per_slot = geometry.blocks,
-            block_size = geometry.block_size,
-        );
-        let _entered = span.enter();
-        let log = self.log.map(|config| {
-            PoolLog::new(
-                name.clone(),
-                id,
-                residency_label.clone(),
-                geometry.slots,
-                config,
-            )
-        });
-        let mut slots = Vec::with_capacity(geometry.slots);
-        for index in 0..geometry.slots {
-            let region = backing::obtain(&request).inspect_err(|error| {
-                tracing::debug!(target: "umrf::pool", slot = index, %error, "backing refused");
-            })?;
-            trace_backing(index, region.info());
-            let mut slot = Slot::new(index, geometry.blocks, geometry.block_size, region);
-            if let Some(log) = &log {
-                slot.set_log(SlotLog::new(log.clone(), index, geometry.blocks));
-            }
-            slots.push(slot);
-        }
         let fallback = match self.exhaustion {
             Exhaustion::Fail => None,
-            Exhaustion::Fallback(pool) => {
-                // Every request the primary accepts must fit a fallback block (alloc checks
-                // the primary's geometry only).
-                if pool.block_size() < geometry.block_size
-                    || pool.block_align() < geometry.block_align
-                {
-                    return Err(Error::InvalidConfig {
-                        reason: format!(
-                            "fallback pool `{}` has {}-byte blocks aligned to {}, smaller than this pool's {}-byte blocks aligned to {}: give the fallback blocks at least as large",
-                            pool.name(),
-                            pool.block_size(),
-                            pool.block_align(),
-                            geometry.block_size,
-                            geometry.block_align
-                        ),
-                    });
-                }
-                Some(pool.raw)
-            }
+            Exhaustion::Fallback(pool) => Some(pool.raw),
         };
-        let raw = PoolInner::create(PoolParts {
-            id,
-            name,
-            residency: R::NAME,
-            residency_label,
-            block_size: geometry.block_size,
-            block_align: geometry.block_align,
-            blocks_per_slot: geometry.blocks,
-            slots,
-            fallback,
-            log,
-        });
-        tracing::debug!(target: "umrf::pool", id, logging = raw.inner().log.is_some(), "pool built");
-        Ok(Pool::from_raw(raw))
+        build_raw(self.settings, identity, fallback).map(Pool::from_raw)
     }
-}
-
-/// Reports what the backing gave one slot, as a `tracing` event (no cost without a subscriber).
-fn trace_backing(slot: usize, info: &BackingInfo) {
-    tracing::debug!(
-        target: "umrf::backing",
-        slot,
-        strategy = %info.strategy,
-        mechanism = %info.mechanism,
-        bytes = info.bytes,
-        page_size = info.page_size,
-        prefaulted = info.prefaulted,
-        reason = %info.reason,
-        "slot backing"
-    );
 }
 
 /// Validated block geometry.
@@ -379,13 +251,8 @@ impl<R: Residency> Pool<R> {
     /// A builder with the defaults (see [`PoolBuilder`]).
     pub fn builder() -> PoolBuilder<R> {
         PoolBuilder {
-            name: None,
-            block_size: 4096,
-            blocks_per_slot: 1024,
-            slots: None,
-            prefault: true,
+            settings: Settings::default(),
             exhaustion: Exhaustion::Fail,
-            log: None,
         }
     }
 
@@ -399,6 +266,11 @@ impl<R: Residency> Pool<R> {
             raw,
             _residency: PhantomData,
         }
+    }
+
+    /// The untyped handle (for [`AnyPool`](crate::placement::AnyPool)).
+    pub(crate) fn into_raw(self) -> RawPool {
+        self.raw
     }
 
     /// Leases the first free slot for this thread.
@@ -534,6 +406,7 @@ impl<R: Residency> fmt::Debug for Pool<R> {
             .field("block_size", &inner.block_size)
             .field("blocks_per_slot", &inner.blocks_per_slot)
             .field("slots", &inner.slots.len())
+            .field("backing", &backing::Summary(&inner.backing))
             .finish_non_exhaustive()
     }
 }

@@ -143,6 +143,10 @@ pub struct PoolStats {
     pub block_size: usize,
     /// One entry per slot, in slot order.
     pub slots: Vec<SlotStats>,
+    /// Whether the pool's memory only emulates its residency (for example a `Cxl` pool built
+    /// with `CxlFallback::Emulate` on a machine without CXL memory); see
+    /// [`Pool::backing`](crate::Pool::backing).
+    pub emulated: bool,
 }
 
 impl PoolStats {
@@ -157,6 +161,7 @@ impl PoolStats {
                 .iter()
                 .map(|slot| SlotStats::of(inner, slot))
                 .collect(),
+            emulated: inner.backing.iter().any(|b| b.emulated),
         }
     }
 
