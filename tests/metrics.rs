@@ -262,3 +262,34 @@ fn promtool_finds_no_problem_even_with_hostile_pool_names() {
         ),
     }
 }
+
+#[test]
+fn backing_facts_are_exported_plainly_including_emulation() {
+    let pool = Pool::<umrf::residency::Cxl>::builder()
+        .name("capacity")
+        .block_size(4096)
+        .blocks_per_slot(4)
+        .slots(1)
+        .cxl_fallback(umrf::backing::CxlFallback::Emulate)
+        .build()
+        .expect("with the emulated fallback a Cxl pool builds on any machine");
+    let info = &pool.backing()[0];
+    let registry = Registry::new();
+    registry.register(&pool).unwrap();
+    let text = render_prometheus(&registry);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("umrf_slot_backing_info{") && l.contains("pool=\"capacity\""))
+        .expect("a backing info series for the pool");
+    assert_eq!(line.contains("emulated=\"true\""), info.emulated, "{line}");
+    assert!(line.contains("locked=\"false\""), "{line}");
+    assert!(line.contains("strategy=\"cxl memory\""), "{line}");
+    let huge = parse(&text)
+        .samples
+        .into_iter()
+        .find(|s| {
+            s.metric == "umrf_slot_huge_page_bytes" && s.labels.get("pool") == Some("capacity")
+        })
+        .expect("huge page bytes");
+    assert_eq!(value(&huge.value) as usize, info.huge_page_bytes);
+}

@@ -160,18 +160,31 @@ pub(crate) const GEOMETRY: &[(&str, &str, PoolValue)] = &[
 /// To export a new [`BackingInfo`] fact as a label, add one entry here; a numeric fact goes in
 /// [`backing_values`].
 pub(crate) fn backing_labels(info: &BackingInfo) -> Vec<(&'static str, String)> {
+    let nodes: Vec<String> = info.nodes.iter().map(u32::to_string).collect();
     vec![
         ("strategy", info.strategy.to_string()),
         ("mechanism", info.mechanism.to_string()),
         ("prefaulted", info.prefaulted.to_string()),
+        ("nodes", nodes.join(",")),
+        ("verified", info.verified.to_string()),
+        ("locked", info.locked.to_string()),
+        ("registered", info.registered.to_string()),
+        ("emulated", info.emulated.to_string()),
     ]
 }
 
 /// The numeric backing facts of one slot's region: `(metric name, help, value)`.
-pub(crate) fn backing_values(info: &BackingInfo) -> [(&'static str, &'static str, Value); 1] {
-    [(
-        "umrf_slot_page_size_bytes",
-        "The page size backing the slot's region.",
-        Value::Int(info.page_size as u64),
-    )]
+pub(crate) fn backing_values(info: &BackingInfo) -> [(&'static str, &'static str, Value); 2] {
+    [
+        (
+            "umrf_slot_page_size_bytes",
+            "The page size backing the slot's region.",
+            Value::Int(info.page_size as u64),
+        ),
+        (
+            "umrf_slot_huge_page_bytes",
+            "Bytes of the slot's region backed by huge pages (explicit or transparent).",
+            Value::Int(info.huge_page_bytes as u64),
+        ),
+    ]
 }
