@@ -103,3 +103,8 @@ pub use residency::Residency;
 pub use transfer::Transferable;
 pub use typenum;
 pub use umrf_macros::{Message, Residency};
+
+/// The README's examples, compiled and run as doctests so the front door never lies.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
