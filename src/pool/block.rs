@@ -4,6 +4,7 @@ use core::ptr::NonNull;
 
 use super::slot::{NOT_LOCAL, Slot};
 use super::state::UNKNOWN_TRIP;
+use crate::sync::AtomicU32;
 
 /// Where one block stands in its life, as recorded in its slot's state table.
 ///
@@ -21,6 +22,13 @@ use super::state::UNKNOWN_TRIP;
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::InFlight));
 /// drop(cap);
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
+///
+/// let frozen = lease.alloc::<u8>(8)?.freeze();
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
+/// let mapping = frozen.try_thaw(&lease).unwrap().map_for_device::<umrf::coherence::ToDevice>();
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::MappedForDevice));
+/// drop(mapping.unmap());
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
 /// # Ok::<(), umrf::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,10 +44,27 @@ pub enum BlockState {
     },
     /// Inside a [`Capability`](crate::Capability): owned by whoever holds the message.
     InFlight,
+    /// Read-only, owned by the group of [`Frozen`](crate::Frozen) readers, on any threads; it
+    /// goes home when the last reader drops, or becomes a buffer again when the last reader
+    /// thaws it.
+    Frozen,
+    /// Handed to a device by a [`DeviceMapping`](crate::coherence::DeviceMapping): no CPU
+    /// access until it is unmapped. A mapping that is forgotten or dropped without `unmap`
+    /// leaves its block in this state for good (the device may still be using it).
+    MappedForDevice,
 }
 
 /// The largest slot count a pool may have.
 pub(crate) const MAX_SLOTS: usize = 1 << 24;
+
+/// A block state word saved by [`BlockRef::mark`], to put back with [`BlockRef::restore`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StateMark {
+    /// The owner word, as it was.
+    Owner(u32),
+    /// The remote word, as it was.
+    Remote(u64),
+}
 
 /// A reference to one block: its slot, its index, and the trip it is on.
 ///
@@ -87,14 +112,54 @@ impl BlockRef {
     ///
     /// `local_gen` is as in [`release`](Self::release).
     pub(crate) fn depart(&self, local_gen: u64) -> u32 {
+        self.depart_as(local_gen, BlockState::InFlight)
+    }
+
+    /// Records that the block leaves its buffer as `state` (`InFlight` for a capability,
+    /// `Frozen` for a group of readers) and may travel to other threads; returns the trip it
+    /// travels on.
+    ///
+    /// `local_gen` is as in [`release`](Self::release).
+    pub(crate) fn depart_as(&self, local_gen: u64, state: BlockState) -> u32 {
         let states = self.slot().states();
         if self.is_home(local_gen) {
-            states.depart(self.index)
+            states.depart_as(self.index, state)
         } else {
             let trip = self.current_trip();
-            states.record_remote(self.index, trip, BlockState::InFlight);
+            states.record_remote(self.index, trip, state);
             trip
         }
+    }
+
+    /// Records `state` for a block that stays with its holder on this thread (a device
+    /// mapping); [`restore`](Self::restore) with the result puts the previous state back.
+    ///
+    /// `local_gen` is as in [`release`](Self::release). The state goes into the word that
+    /// holds the block's state now: the owner word for a block held by its home lease, else
+    /// the remote word on the block's current trip (see `state.rs`).
+    pub(crate) fn mark(&self, local_gen: u64, state: BlockState) -> StateMark {
+        let states = self.slot().states();
+        if self.is_home(local_gen) {
+            StateMark::Owner(states.swap_owner(self.index, state))
+        } else {
+            let trip = self.current_trip();
+            StateMark::Remote(states.swap_remote(self.index, trip, state))
+        }
+    }
+
+    /// Puts back the state that [`mark`](Self::mark) replaced.
+    pub(crate) fn restore(&self, mark: StateMark) {
+        let states = self.slot().states();
+        match mark {
+            StateMark::Owner(word) => states.restore_owner(self.index, word),
+            StateMark::Remote(word) => states.restore_remote(self.index, word),
+        }
+    }
+
+    /// The block's reader count (meaningful while it is frozen; see `state.rs`).
+    #[inline(always)]
+    pub(crate) fn readers(&self) -> &AtomicU32 {
+        self.slot().states().readers(self.index)
     }
 
     /// Records that the block arrived at the lease of slot `owner`; `at_home` when that lease

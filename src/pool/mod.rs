@@ -17,7 +17,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-pub(crate) use block::BlockRef;
+pub(crate) use block::{BlockRef, StateMark};
 pub use block::BlockState;
 pub(crate) use inner::RawPool;
 pub use lease::LocalPool;
