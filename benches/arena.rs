@@ -20,25 +20,21 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
-use common::pin_to;
+use common::{one_block_lease, pin_to};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use umrf::residency::CpuLocal;
-use umrf::{Arena, Pool};
+use umrf::{Arena, LocalPool};
 
 /// Allocations between two resets.
 const BATCH: usize = 256;
 /// Arena capacity: one batch of the largest size.
 const CAPACITY: usize = BATCH * 4096;
 
-fn umrf_arena() -> (Pool<CpuLocal>, umrf::LocalPool<CpuLocal>) {
-    let pool = Pool::<CpuLocal>::builder()
-        .block_size(CAPACITY)
-        .blocks_per_slot(1)
-        .slots(1)
-        .build()
-        .unwrap();
-    let lease = pool.attach().unwrap();
-    (pool, lease)
+/// An umrf arena and a bumpalo arena of the same capacity, both allocated up front.
+fn contenders() -> (LocalPool<CpuLocal>, Arena<CpuLocal>, Bump) {
+    let lease = one_block_lease(CAPACITY);
+    let arena = Arena::new_in(&lease, CAPACITY).unwrap();
+    (lease, arena, Bump::with_capacity(CAPACITY))
 }
 
 /// Times `$iters` runs of `$alloc`, with `$reset` after every `BATCH` of them (a macro, not a
@@ -59,40 +55,37 @@ macro_rules! batched {
     }};
 }
 
+/// Benchmarks `$umrf` against `$bumpalo` (each an allocation, then its arena's reset) under
+/// the id `<contender>/$bytes`.
+macro_rules! pair {
+    ($group:expr, $bytes:expr, umrf: $umrf:expr, $reset:expr; bumpalo: $bumpalo:expr, $breset:expr) => {{
+        $group.bench_function(BenchmarkId::new("umrf", $bytes), |b| {
+            b.iter_custom(|iters| batched!(iters, $umrf, $reset))
+        });
+        $group.bench_function(BenchmarkId::new("bumpalo", $bytes), |b| {
+            b.iter_custom(|iters| batched!(iters, $bumpalo, $breset))
+        });
+    }};
+}
+
 fn arena_zeroed(c: &mut Criterion) {
     pin_to(0);
     let mut group = c.benchmark_group("arena_zeroed");
     group.throughput(Throughput::Elements(1));
-    let (_pool, lease) = umrf_arena();
-    let mut arena = Arena::new_in(&lease, CAPACITY).unwrap();
-    let mut bump = Bump::with_capacity(CAPACITY);
+    let (_lease, mut arena, mut bump) = contenders();
     for bytes in [64usize, 4096] {
-        group.bench_with_input(BenchmarkId::new("umrf", bytes), &bytes, |b, &bytes| {
-            b.iter_custom(|iters| {
-                batched!(
-                    iters,
-                    {
-                        let s = arena.alloc_zeroed::<u8>(black_box(bytes)).unwrap();
-                        s[0] = 1;
-                        black_box(s);
-                    },
-                    arena.reset()
-                )
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("bumpalo", bytes), &bytes, |b, &bytes| {
-            b.iter_custom(|iters| {
-                batched!(
-                    iters,
-                    {
-                        let s = bump.alloc_slice_fill_copy(black_box(bytes), 0u8);
-                        s[0] = 1;
-                        black_box(s);
-                    },
-                    bump.reset()
-                )
-            })
-        });
+        pair!(group, bytes,
+            umrf: {
+                let s = arena.alloc_zeroed::<u8>(black_box(bytes)).unwrap();
+                s[0] = 1;
+                black_box(s);
+            }, arena.reset();
+            bumpalo: {
+                let s = bump.alloc_slice_fill_copy(black_box(bytes), 0u8);
+                s[0] = 1;
+                black_box(s);
+            }, bump.reset()
+        );
     }
     group.finish();
 }
@@ -101,38 +94,22 @@ fn arena_alloc(c: &mut Criterion) {
     pin_to(0);
     let mut group = c.benchmark_group("arena_alloc");
     group.throughput(Throughput::Elements(1));
-    let (_pool, lease) = umrf_arena();
-    let mut arena = Arena::new_in(&lease, CAPACITY).unwrap();
-    let mut bump = Bump::with_capacity(CAPACITY);
+    let (_lease, mut arena, mut bump) = contenders();
     for bytes in [64usize, 4096] {
-        group.bench_with_input(BenchmarkId::new("umrf", bytes), &bytes, |b, &bytes| {
-            b.iter_custom(|iters| {
-                batched!(
-                    iters,
-                    {
-                        let s = arena.alloc::<u8>(black_box(bytes)).unwrap();
-                        s[0] = 1;
-                        black_box(s);
-                    },
-                    arena.reset()
-                )
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("bumpalo", bytes), &bytes, |b, &bytes| {
-            b.iter_custom(|iters| {
-                batched!(
-                    iters,
-                    {
-                        let layout = Layout::from_size_align(black_box(bytes), 1).unwrap();
-                        let mut p = bump.alloc_layout(layout);
-                        // SAFETY: `p` is a fresh allocation of `bytes` >= 1 bytes.
-                        unsafe { p.as_ptr().write(1) };
-                        black_box(&mut p);
-                    },
-                    bump.reset()
-                )
-            })
-        });
+        pair!(group, bytes,
+            umrf: {
+                let s = arena.alloc::<u8>(black_box(bytes)).unwrap();
+                s[0] = 1;
+                black_box(s);
+            }, arena.reset();
+            bumpalo: {
+                let layout = Layout::from_size_align(black_box(bytes), 1).unwrap();
+                let mut p = bump.alloc_layout(layout);
+                // SAFETY: `p` is a fresh allocation of `bytes` >= 1 bytes.
+                unsafe { p.as_ptr().write(1) };
+                black_box(&mut p);
+            }, bump.reset()
+        );
     }
     group.finish();
 }
@@ -140,9 +117,7 @@ fn arena_alloc(c: &mut Criterion) {
 fn arena_reset(c: &mut Criterion) {
     pin_to(0);
     let mut group = c.benchmark_group("arena_reset");
-    let (_pool, lease) = umrf_arena();
-    let mut arena = Arena::new_in(&lease, CAPACITY).unwrap();
-    let mut bump = Bump::with_capacity(CAPACITY);
+    let (_lease, mut arena, mut bump) = contenders();
     for allocations in [16usize, 1024] {
         group.throughput(Throughput::Elements(allocations as u64));
         group.bench_with_input(

@@ -21,11 +21,11 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::pin_to;
+use common::{one_block_lease, pin_to};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use umrf::coherence::{Bidirectional, Coherence, Direction, Instruction, LineMethod, ToDevice};
 use umrf::residency::CpuLocal;
-use umrf::{LocalPool, Pool, SharedBuffer};
+use umrf::{LocalPool, SharedBuffer};
 
 const PAGE: usize = 4096;
 const PAGES: [usize; 6] = [1, 4, 16, 64, 256, 1024];
@@ -46,18 +46,6 @@ fn methods() -> Vec<(&'static str, Coherence)> {
         }
     }
     methods
-}
-
-/// One pool block large enough for the largest buffer.
-fn lease() -> (Pool<CpuLocal>, LocalPool<CpuLocal>) {
-    let pool = Pool::<CpuLocal>::builder()
-        .block_size(PAGES[PAGES.len() - 1] * PAGE)
-        .blocks_per_slot(1)
-        .slots(1)
-        .build()
-        .unwrap();
-    let lease = pool.attach().unwrap();
-    (pool, lease)
 }
 
 /// Times `iters` map + unmap cycles of a buffer of `bytes` in direction `D`, each after writing
@@ -83,7 +71,7 @@ fn cycles<D: Direction>(
 
 fn by_pages(c: &mut Criterion) {
     pin_to(0);
-    let (_pool, lease) = lease();
+    let lease = one_block_lease(PAGES[PAGES.len() - 1] * PAGE);
     let mut group = c.benchmark_group("coherence_pages");
     for (name, coherence) in methods() {
         for pages in PAGES {
@@ -103,7 +91,7 @@ fn by_pages(c: &mut Criterion) {
 
 fn by_size(c: &mut Criterion) {
     pin_to(0);
-    let (_pool, lease) = lease();
+    let lease = one_block_lease(PAGES[PAGES.len() - 1] * PAGE);
     let mut group = c.benchmark_group("coherence_size");
     for (name, coherence) in methods() {
         for bytes in SIZES {

@@ -56,20 +56,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (tx, rx) = mailbox::<Batch>(queue);
         senders.push(tx);
         let pool = pool.clone();
-        handles.push(std::thread::spawn(move || -> Result<Report, umrf::Error> {
-            let lease = pool.attach_slot(worker + 1)?;
-            let mut report = Report { batches: 0, checksum: 0.0 };
-            for batch in rx.iter() {
-                let samples = batch.samples.accept(&lease).map_err(|e| umrf::Error::InvalidConfig {
-                    reason: format!("worker {worker}: {e}"),
-                })?;
-                // The work: a sum of squares, in place of whatever a stage computes.
-                let energy: f32 = samples.iter().map(|x| x * x).sum();
-                report.checksum += f64::from(energy) + batch.seq as f64 * 1e-9;
-                report.batches += 1;
-            } // `samples` drops each round: its block goes home to slot 0.
-            Ok(report)
-        }));
+        handles.push(std::thread::spawn(
+            move || -> Result<Report, umrf::Error> {
+                let lease = pool.attach_slot(worker + 1)?;
+                let mut report = Report {
+                    batches: 0,
+                    checksum: 0.0,
+                };
+                for batch in rx.iter() {
+                    let samples =
+                        batch
+                            .samples
+                            .accept(&lease)
+                            .map_err(|e| umrf::Error::InvalidConfig {
+                                reason: format!("worker {worker}: {e}"),
+                            })?;
+                    // The work: a sum of squares, in place of whatever a stage computes.
+                    let energy: f32 = samples.iter().map(|x| x * x).sum();
+                    report.checksum += f64::from(energy) + batch.seq as f64 * 1e-9;
+                    report.batches += 1;
+                } // `samples` drops each round: its block goes home to slot 0.
+                Ok(report)
+            },
+        ));
     }
 
     let producer = pool.attach_slot(0)?;
@@ -82,19 +91,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let worker = (seq % workers as u64) as usize;
         senders[worker]
-            .send(Batch { seq, samples: samples.into_capability() })
+            .send(Batch {
+                seq,
+                samples: samples.into_capability(),
+            })
             .map_err(|_| format!("worker {worker} stopped early"))?;
     }
     drop(senders);
 
-    let mut total = Report { batches: 0, checksum: 0.0 };
+    let mut total = Report {
+        batches: 0,
+        checksum: 0.0,
+    };
     for handle in handles {
         let report = handle.join().map_err(|_| "a worker panicked")??;
         total.batches += report.batches;
         total.checksum += report.checksum;
     }
     let elapsed = start.elapsed();
-    assert_eq!(total.batches, buffers as u64, "every batch was processed once");
+    assert_eq!(
+        total.batches, buffers as u64,
+        "every batch was processed once"
+    );
 
     let bytes = buffers as f64 * (floats * size_of::<f32>()) as f64;
     println!(

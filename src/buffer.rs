@@ -11,7 +11,7 @@ use bytemuck::Pod;
 use crate::capability::Capability;
 use crate::coherence::{Coherence, DeviceMapping, Direction};
 use crate::frozen::Frozen;
-use crate::pool::{BlockRef, Slot, UNKNOWN_TRIP};
+use crate::pool::{BlockRef, NOT_LOCAL, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
 
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
@@ -99,15 +99,36 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         }
     }
 
+    /// The buffer a block becomes when it arrives at the lease of slot `owner` on this thread
+    /// (a capability accepted, a frozen block thawed): records the arrival, then owns it.
+    ///
+    /// # Safety
+    /// 1. `ptr`, `len` and `block` are the parts of a buffer of the same `T` and `R` that the
+    ///    caller owns and gives up with this call.
+    /// 2. `local_gen` and `owner` come from [`LocalPool::adopt`](crate::LocalPool) on this
+    ///    thread.
+    #[inline(always)]
+    pub(crate) unsafe fn arrive(
+        ptr: NonNull<T>,
+        len: usize,
+        block: &BlockRef,
+        local_gen: u64,
+        owner: usize,
+    ) -> Self {
+        let trip = block.arrive(local_gen != NOT_LOCAL, owner);
+        let block = BlockRef {
+            trip,
+            ..block.share()
+        };
+        // SAFETY: promise 1 gives the parts; promise 2: `local_gen` is NOT_LOCAL or a
+        // generation of a lease of the home slot taken on this thread.
+        unsafe { SharedBuffer::from_parts(ptr, len, block, local_gen) }
+    }
+
     /// Gives up the buffer without returning the block: the caller becomes its owner.
     pub(crate) fn into_parts(self) -> (NonNull<T>, usize, BlockRef) {
         let this = ManuallyDrop::new(self);
-        let block = BlockRef {
-            slot: this.block.slot,
-            index: this.block.index,
-            trip: this.block.trip,
-        };
-        (this.ptr, this.len, block)
+        (this.ptr, this.len, this.block.share())
     }
 
     /// The lease generation this buffer frees with (invariant 2).

@@ -119,33 +119,15 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
         }
     }
 
-    /// Number of elements.
+    /// The elements as bytes. (The slice methods, `len` and `iter` among them, come through
+    /// `Deref<Target = [T]>`.)
     ///
     /// ```
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let frozen = pool.attach()?.alloc_from_slice(&[1u8, 2, 3])?.freeze();
-    /// assert_eq!((frozen.len(), frozen.is_empty()), (3, false));
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Always `false`: a frozen block holds at least one element.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// The elements as bytes.
-    ///
-    /// ```
-    /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let frozen = pool.attach()?.alloc_from_slice(&[0x0102u16])?.freeze();
-    /// assert_eq!(frozen.as_bytes(), &0x0102u16.to_ne_bytes());
+    /// let frozen = pool.attach()?.alloc_from_slice(&[0x0102u16, 7])?.freeze();
+    /// assert_eq!(frozen.len(), 2);
+    /// assert_eq!(&frozen.as_bytes()[..2], &0x0102u16.to_ne_bytes());
     /// # Ok::<(), umrf::Error>(())
     /// ```
     #[inline]
@@ -216,17 +198,12 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
         };
         // This is the only handle (count 1, and a count never comes back from the stuck
         // range), so no other thread can clone it: the group ends here.
-        let trip = self.block.arrive(local_gen != NOT_LOCAL, owner);
         let this = ManuallyDrop::new(self);
-        let block = BlockRef {
-            slot: this.block.slot,
-            index: this.block.index,
-            trip,
-        };
         // SAFETY: the parts are those of the frozen buffer (invariant 0) of the same T and R,
-        // whose sole owner this handle is now; `adopt` returned a generation of a lease of the
-        // home slot held by this thread (`lease` is `!Send`), or NOT_LOCAL.
-        Ok(unsafe { SharedBuffer::from_parts(this.ptr, this.len, block, local_gen) })
+        // whose sole owner this handle is now, giving it up (it is not dropped); `adopt`
+        // returned a generation of a lease of the home slot held by this thread (`lease` is
+        // `!Send`), or NOT_LOCAL.
+        Ok(unsafe { SharedBuffer::arrive(this.ptr, this.len, &this.block, local_gen, owner) })
     }
 
     /// The last reader gives the block up.
@@ -265,11 +242,7 @@ impl<T: Pod, R: Residency> Clone for Frozen<T, R> {
         Frozen {
             ptr: self.ptr,
             len: self.len,
-            block: BlockRef {
-                slot: self.block.slot,
-                index: self.block.index,
-                trip: self.block.trip,
-            },
+            block: self.block.share(),
             home_gen: self.home_gen,
             home_thread: self.home_thread,
             _marker: PhantomData,
@@ -321,5 +294,71 @@ impl<T: Pod + fmt::Debug, R: Residency> fmt::Debug for Frozen<T, R> {
             .field("readers", &self.readers())
             .field("data", &&**self)
             .finish()
+    }
+}
+
+/// Loom models of the reader count: `RUSTFLAGS="--cfg umrf_loom" cargo test --lib --release
+/// frozen::loom`.
+#[cfg(all(test, umrf_loom))]
+mod loom {
+    use crate::Pool;
+    use crate::residency::CpuLocal;
+
+    fn one_block_pool() -> Pool<CpuLocal> {
+        Pool::<CpuLocal>::builder()
+            .block_size(64)
+            .blocks_per_slot(1)
+            .slots(2)
+            .prefault(false)
+            .build()
+            .unwrap()
+    }
+
+    /// Two readers drop at once, on two threads: the block is freed exactly once, after both
+    /// reads (the slot's only block comes back once: one allocation succeeds, the next fails).
+    #[test]
+    fn racing_last_readers_free_the_block_once() {
+        ::loom::model(|| {
+            let pool = one_block_pool();
+            let lease = pool.attach_slot(0).unwrap();
+            let frozen = lease.alloc_from_slice(&[7u8]).unwrap().freeze();
+            let other = frozen.clone();
+            let reader = ::loom::thread::spawn(move || {
+                assert_eq!(other[0], 7);
+                drop(other);
+            });
+            assert_eq!(frozen[0], 7);
+            drop(frozen);
+            reader.join().unwrap();
+            let only = lease.alloc::<u8>(1).unwrap();
+            assert!(lease.alloc::<u8>(1).is_err(), "the block was freed twice");
+            drop(only);
+        });
+    }
+
+    /// A reader drops on another thread while the home thread tries to thaw: the thaw
+    /// succeeds only once the other reader is gone, and then the buffer owns the block alone.
+    #[test]
+    fn thaw_races_a_reader_drop() {
+        ::loom::model(|| {
+            let pool = one_block_pool();
+            let lease = pool.attach_slot(0).unwrap();
+            let frozen = lease.alloc_from_slice(&[1u8]).unwrap().freeze();
+            let other = frozen.clone();
+            let reader = ::loom::thread::spawn(move || drop(other));
+            let thawed = match frozen.try_thaw(&lease) {
+                Ok(buf) => buf,
+                Err(frozen) => {
+                    reader.join().unwrap();
+                    let buf = frozen.try_thaw(&lease).ok().unwrap();
+                    assert_eq!(lease.stats().in_use, 1);
+                    drop(buf);
+                    return;
+                }
+            };
+            reader.join().unwrap();
+            assert_eq!(thawed[0], 1);
+            assert_eq!(lease.stats().in_use, 1);
+        });
     }
 }

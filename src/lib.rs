@@ -82,8 +82,8 @@ mod sync;
 pub mod topology;
 mod transfer;
 
-pub use buffer::SharedBuffer;
 pub use arena::Arena;
+pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
 pub use frozen::Frozen;

@@ -156,6 +156,8 @@ pub(crate) fn thread_tag() -> u64 {
     TAG.with(|tag| *tag)
 }
 
-/// A value computed once per process and then only read (CPU feature caches). Not a
-/// synchronisation point of umrf's protocols, so it stays `std` under loom.
+/// A value computed once per process and then only read (the CPU feature caches of
+/// `coherence`, on the targets that have them). Not a synchronisation point of umrf's
+/// protocols, so it stays `std` under loom.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 pub(crate) use std::sync::OnceLock;

@@ -18,7 +18,10 @@ fn an_arena_takes_whole_blocks_and_gives_them_back_when_dropped() {
     let p = pool(4096, 8);
     let lease = p.attach().unwrap();
     let arena = Arena::new_in(&lease, 3 * 4096 + 1).unwrap();
-    assert_eq!((arena.chunks(), arena.capacity(), arena.chunk_size()), (4, 16384, 4096));
+    assert_eq!(
+        (arena.chunks(), arena.capacity(), arena.chunk_size()),
+        (4, 16384, 4096)
+    );
     assert_eq!(lease.stats().in_use, 4);
     assert_eq!(p.block_state(0, 0), Some(BlockState::Owned { slot: 0 }));
     assert_eq!(arena.residency_name(), "CpuLocal");
@@ -48,10 +51,17 @@ fn allocations_are_aligned_disjoint_and_inside_the_pool_blocks() {
     b.fill(u64::MAX);
     c.fill(3);
     e[0] = 7;
-    assert_eq!((a[2], b[4], c[6], *d, e[0]), (1, u64::MAX, 3, 0x1234_5678, 7));
+    assert_eq!(
+        (a[2], b[4], c[6], *d, e[0]),
+        (1, u64::MAX, 3, 0x1234_5678, 7)
+    );
     // Pieces of one 4 KiB block, all of them.
     let block = arena.alloc::<u8>(0).unwrap().as_ptr() as usize & !4095;
-    for addr in [a.as_ptr() as usize, b.as_ptr() as usize, c.as_ptr() as usize] {
+    for addr in [
+        a.as_ptr() as usize,
+        b.as_ptr() as usize,
+        c.as_ptr() as usize,
+    ] {
         assert_eq!(addr & !4095, block);
     }
 }
@@ -146,7 +156,11 @@ fn making_an_arena_from_an_exhausted_lease_loses_nothing() {
         Arena::new_in(&lease, 3 * 128),
         Err(Error::Exhausted { .. })
     ));
-    assert_eq!(lease.stats().in_use, 1, "the blocks taken before the failure went back");
+    assert_eq!(
+        lease.stats().in_use,
+        1,
+        "the blocks taken before the failure went back"
+    );
     drop(held);
     assert!(Arena::new_in(&lease, 3 * 128).is_ok());
 }
@@ -196,15 +210,21 @@ fn request() -> impl Strategy<Value = Request> {
     ]
 }
 
-/// A model of the arena: which byte ranges are live, the bytes used, and the capacity.
+/// A model of the arena: the live allocations (start, length, the byte they were filled with)
+/// and the arena's geometry.
 struct Model {
-    live: Vec<(usize, usize, u8)>,
+    live: Vec<(*const u8, usize, u8)>,
     chunk: usize,
     chunks: usize,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        // Miri isolates the file system: no failure file there.
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
 
     /// Whatever the sequence: every allocation is aligned, inside the arena's blocks, disjoint
     /// from every other live one (the patterns written stay intact), exhaustion is an error
@@ -240,22 +260,23 @@ proptest! {
             let room = (current + 1) * model.chunk - used_before;
             let expect_ok = bytes <= room || (bytes <= model.chunk && current + 1 < model.chunks);
             stamp = stamp.wrapping_add(1);
-            let got: Result<(usize, usize), Error> = match request {
-                Request::Bytes(n) => arena.alloc::<u8>(n).map(|s| { s.fill(stamp); (s.as_ptr() as usize, s.len()) }),
-                Request::Words(n) => arena.alloc::<u64>(n).map(|s| { s.fill(u64::from_ne_bytes([stamp; 8])); (s.as_ptr() as usize, s.len() * 8) }),
-                Request::Wide(n) => arena.alloc::<u128>(n).map(|s| { s.fill(u128::from_ne_bytes([stamp; 16])); (s.as_ptr() as usize, s.len() * 16) }),
+            let got: Result<(*const u8, usize), Error> = match request {
+                Request::Bytes(n) => arena.alloc::<u8>(n).map(|s| { s.fill(stamp); (s.as_ptr(), s.len()) }),
+                Request::Words(n) => arena.alloc::<u64>(n).map(|s| { s.fill(u64::from_ne_bytes([stamp; 8])); (s.as_ptr().cast(), s.len() * 8) }),
+                Request::Wide(n) => arena.alloc::<u128>(n).map(|s| { s.fill(u128::from_ne_bytes([stamp; 16])); (s.as_ptr().cast(), s.len() * 16) }),
                 Request::Reset => unreachable!(),
             };
             match got {
-                Ok((addr, len_bytes)) => {
+                Ok((ptr, len_bytes)) => {
                     prop_assert_eq!(len_bytes, bytes);
-                    prop_assert_eq!(addr % align, 0);
+                    prop_assert_eq!(ptr.addr() % align, 0);
                     prop_assert!(expect_ok, "allocated {} bytes although the model says full", bytes);
                     if bytes > 0 {
-                        for &(start, end, _) in &model.live {
-                            prop_assert!(addr + bytes <= start || addr >= end, "overlap");
+                        let addr = ptr.addr();
+                        for &(start, len, _) in &model.live {
+                            prop_assert!(addr + bytes <= start.addr() || addr >= start.addr() + len, "overlap");
                         }
-                        model.live.push((addr, addr + bytes, stamp));
+                        model.live.push((ptr, bytes, stamp));
                     }
                 }
                 Err(Error::ArenaFull { .. }) => {
@@ -267,10 +288,10 @@ proptest! {
             }
         }
         // Every live allocation still holds its own pattern.
-        for &(start, end, stamp) in &model.live {
-            // SAFETY (test): the range is a live allocation of `arena`, which is alive and not
-            // borrowed mutably elsewhere at this point.
-            let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, end - start) };
+        for &(start, len, stamp) in &model.live {
+            // SAFETY: the range is an allocation made since the last reset of `arena`,
+            // which is alive; its `&mut` borrow ended, and nothing else borrows it now.
+            let bytes = unsafe { core::slice::from_raw_parts(start, len) };
             prop_assert!(bytes.iter().all(|&b| b == stamp));
         }
     }

@@ -31,7 +31,10 @@ fn freezing_records_the_state_and_the_last_reader_frees_locally_at_home() {
     let lease = p.attach().unwrap();
     let frozen = lease.alloc_from_slice(&[1u16, 2, 3]).unwrap().freeze();
     assert_eq!(p.block_state(0, 0), Some(BlockState::Frozen));
-    assert_eq!((frozen.len(), frozen.readers(), frozen.home_slot()), (3, 1, 0));
+    assert_eq!(
+        (frozen.len(), frozen.readers(), frozen.home_slot()),
+        (3, 1, 0)
+    );
     let addr = frozen.as_ptr() as usize;
     let clones: Vec<_> = (0..5).map(|_| frozen.clone()).collect();
     assert_eq!(frozen.readers(), 6);
@@ -248,7 +251,10 @@ fn debug_output_shows_readers_and_data() {
     let lease = p.attach().unwrap();
     let frozen = lease.alloc_from_slice(&[1u8, 2]).unwrap().freeze();
     let text = format!("{frozen:?}");
-    assert!(text.contains("readers: 1") && text.contains("[1, 2]"), "{text}");
+    assert!(
+        text.contains("readers: 1") && text.contains("[1, 2]"),
+        "{text}"
+    );
     assert_eq!(frozen.as_bytes(), &[1, 2]);
     assert_eq!(frozen.residency_name(), "CpuLocal");
     assert!(!frozen.is_empty());

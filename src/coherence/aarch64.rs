@@ -10,7 +10,7 @@
 
 use core::arch::asm;
 
-use super::lines::Instruction;
+use super::lines::{Instruction, line_starts};
 use crate::sync::OnceLock;
 
 /// The best (clean, clean-and-invalidate) pair: every Linux aarch64 CPU lets user space run
@@ -37,9 +37,7 @@ pub(super) fn line_size() -> usize {
         let ctr: u64;
         // SAFETY: reading CTR_EL0 has no side effects; Linux lets EL0 read it
         // (SCTLR_EL1.UCT), or traps and emulates the read.
-        unsafe {
-            asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
-        };
+        unsafe { asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
         4 << ((ctr >> 16) & 0xf)
     })
 }
@@ -50,27 +48,26 @@ pub(super) fn line_size() -> usize {
 /// 1. `supports(instruction)` is `Ok`.
 /// 2. `line` is a power of two no larger than the smallest data cache line.
 pub(super) unsafe fn maintain(instruction: Instruction, bytes: &[u8], line: usize) {
-    debug_assert!(supports(instruction).is_ok() && line.is_power_of_two());
-    let start = bytes.as_ptr();
-    let end = start.wrapping_add(bytes.len());
-    let mut p = start.wrapping_sub(start as usize & (line - 1));
+    debug_assert!(supports(instruction).is_ok());
+    let lines = line_starts(bytes, line);
     match instruction {
         Instruction::DcCvac => {
-            while p < end {
+            for p in lines {
                 // SAFETY: `p` lies in a line that `bytes` touch, so it is mapped; a clean
                 // writes back without changing memory. EL0 may run it (SCTLR_EL1.UCI).
                 unsafe { asm!("dc cvac, {0}", in(reg) p, options(nostack, preserves_flags)) };
-                p = p.wrapping_add(line);
             }
         }
         Instruction::DcCivac => {
-            while p < end {
+            for p in lines {
                 // SAFETY: as for dc cvac; a clean and invalidate keeps memory's contents.
                 unsafe { asm!("dc civac, {0}", in(reg) p, options(nostack, preserves_flags)) };
-                p = p.wrapping_add(line);
             }
         }
-        Instruction::FenceOnly | Instruction::Clflush | Instruction::Clflushopt | Instruction::Clwb => {}
+        Instruction::FenceOnly
+        | Instruction::Clflush
+        | Instruction::Clflushopt
+        | Instruction::Clwb => {}
     }
     dsb_sy();
 }

@@ -200,3 +200,45 @@ impl LineMethod {
         unsafe { arch::maintain(self.invalidate, bytes, self.line) }
     }
 }
+
+/// The start of every cache line of `line` bytes (a power of two) that `bytes` touch; none for
+/// an empty slice, whose pointer may dangle.
+#[cfg_attr(
+    not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))),
+    allow(dead_code)
+)]
+pub(super) fn line_starts(bytes: &[u8], line: usize) -> impl Iterator<Item = *const u8> {
+    debug_assert!(line.is_power_of_two());
+    let start = bytes.as_ptr();
+    let end = start.wrapping_add(bytes.len());
+    let first = (!bytes.is_empty()).then(|| start.wrapping_sub(start.addr() & (line - 1)));
+    core::iter::successors(first, move |p| Some(p.wrapping_add(line))).take_while(move |&p| p < end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_starts;
+
+    #[test]
+    fn line_starts_cover_exactly_the_lines_touched() {
+        let data = [0u8; 512];
+        let base = data.as_ptr().wrapping_add(64 - data.as_ptr().addr() % 64);
+        let from = base.addr() - data.as_ptr().addr();
+        // One byte, one line; an unaligned range spanning three lines; an aligned line.
+        let cases = [
+            (from + 5, 1, 1),
+            (from + 60, 70, 3),
+            (from + 64, 64, 1),
+            (from, 128, 2),
+        ];
+        for (start, len, lines) in cases {
+            let starts: Vec<_> = line_starts(&data[start..start + len], 64).collect();
+            assert_eq!(starts.len(), lines, "{start}+{len}");
+            assert!(starts.iter().all(|p| p.addr() % 64 == 0));
+            assert!(starts[0].addr() <= data.as_ptr().addr() + start);
+        }
+        // An empty slice touches no line, even with a dangling, unaligned pointer.
+        assert_eq!(line_starts(&[], 64).count(), 0);
+        assert_eq!(line_starts(&data[from + 3..from + 3], 64).count(), 0);
+    }
+}

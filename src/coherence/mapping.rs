@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
 use bytemuck::Pod;
@@ -152,23 +153,23 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
     pub fn unmap(self) -> SharedBuffer<T, R> {
         // SAFETY: invariant 0: the block's first `len` elements are in bounds, aligned and
         // initialised (a device writes bytes, and every byte pattern is a valid `T: Pod`).
-        let bytes = unsafe {
-            core::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.byte_len())
-        };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.byte_len()) };
         self.coherence.for_cpu(D::KIND, bytes);
         self.block.restore(self.mark);
-        let DeviceMapping {
-            ptr,
-            len,
-            block,
-            local_gen,
-            ..
-        } = self;
+        let this = ManuallyDrop::new(self);
         // SAFETY: the parts are the mapped buffer's (invariant 0), of the same T and R, and
-        // this mapping was their only owner (invariant 1); `local_gen` was taken on this
-        // thread (the mapping never left it).
-        unsafe { SharedBuffer::from_parts(ptr, len, block, local_gen) }
+        // this mapping was their only owner (invariant 1), giving them up (it is not dropped);
+        // `local_gen` was taken on this thread (the mapping never left it).
+        unsafe { SharedBuffer::from_parts(this.ptr, this.len, this.block.share(), this.local_gen) }
     }
+}
+
+impl<T: Pod, R: Residency, D: Direction> Drop for DeviceMapping<T, R, D> {
+    /// Leaks the block on purpose: without `unmap`, nothing says the device is done with the
+    /// memory, so it must never be handed out again (the block stays `MappedForDevice`, in use,
+    /// and its pool's memory stays mapped). `mem::forget` does the same.
+    fn drop(&mut self) {}
 }
 
 impl<T: Pod, R: Residency, D: Direction> fmt::Debug for DeviceMapping<T, R, D> {

@@ -9,7 +9,7 @@
 use core::arch::asm;
 use core::arch::x86_64::{__cpuid, __cpuid_count, __get_cpuid_max};
 
-use super::lines::Instruction;
+use super::lines::{Instruction, line_starts};
 use crate::sync::OnceLock;
 
 /// What `cpuid` says, read once per process (`cpuid` traps to the hypervisor in a virtual
@@ -49,7 +49,11 @@ pub(super) fn best() -> (Instruction, Instruction) {
     } else {
         Instruction::Clflush
     };
-    let clean = if f.clwb { Instruction::Clwb } else { invalidate };
+    let clean = if f.clwb {
+        Instruction::Clwb
+    } else {
+        invalidate
+    };
     (clean, invalidate)
 }
 
@@ -78,34 +82,28 @@ pub(super) fn line_size() -> usize {
 /// 1. `supports(instruction)` is `Ok` on this CPU.
 /// 2. `line` is a power of two no larger than the CPU's line size.
 pub(super) unsafe fn maintain(instruction: Instruction, bytes: &[u8], line: usize) {
-    debug_assert!(supports(instruction).is_ok() && line.is_power_of_two());
-    let start = bytes.as_ptr();
-    let end = start.wrapping_add(bytes.len());
-    // The first line: `bytes` may start inside it.
-    let mut p = start.wrapping_sub(start as usize & (line - 1));
+    debug_assert!(supports(instruction).is_ok());
+    let lines = line_starts(bytes, line);
     match instruction {
         Instruction::Clflush => {
-            while p < end {
+            for p in lines {
                 // SAFETY: `p` lies in a line that `bytes` touch, so it is mapped; `clflush`
                 // writes back and invalidates without changing memory. Every x86-64 CPU has it.
                 unsafe { asm!("clflush [{0}]", in(reg) p, options(nostack, preserves_flags)) };
-                p = p.wrapping_add(line);
             }
             mfence();
         }
         Instruction::Clflushopt => {
-            while p < end {
+            for p in lines {
                 // SAFETY: as for clflush; promise 1: the CPU has CLFLUSHOPT.
                 unsafe { asm!("clflushopt [{0}]", in(reg) p, options(nostack, preserves_flags)) };
-                p = p.wrapping_add(line);
             }
             sfence();
         }
         Instruction::Clwb => {
-            while p < end {
+            for p in lines {
                 // SAFETY: as for clflush (clwb only writes back); promise 1: the CPU has CLWB.
                 unsafe { asm!("clwb [{0}]", in(reg) p, options(nostack, preserves_flags)) };
-                p = p.wrapping_add(line);
             }
             sfence();
         }

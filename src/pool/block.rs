@@ -13,7 +13,7 @@ use crate::sync::AtomicU32;
 ///
 /// ```
 /// use umrf::{BlockState, Pool, residency::CpuLocal};
-/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(2).slots(1).build()?;
+/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
 /// let lease = pool.attach_slot(0)?;
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
 /// let buf = lease.alloc::<u8>(8)?;
@@ -82,6 +82,18 @@ pub(crate) struct BlockRef {
 }
 
 impl BlockRef {
+    /// Another reference to the same block on the same trip. Ownership is not copied: the
+    /// caller decides which of the two stands for the block (a buffer giving up its parts, a
+    /// reader group sharing one).
+    #[inline(always)]
+    pub(crate) fn share(&self) -> BlockRef {
+        BlockRef {
+            slot: self.slot,
+            index: self.index,
+            trip: self.trip,
+        }
+    }
+
     /// The slot the block belongs to (its home).
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {
@@ -120,6 +132,7 @@ impl BlockRef {
     /// travels on.
     ///
     /// `local_gen` is as in [`release`](Self::release).
+    #[inline]
     pub(crate) fn depart_as(&self, local_gen: u64, state: BlockState) -> u32 {
         let states = self.slot().states();
         if self.is_home(local_gen) {

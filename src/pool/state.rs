@@ -36,7 +36,9 @@
 //! Each block also has a **reader count**, in a table of its own: the number of live
 //! [`Frozen`](crate::Frozen) handles of a frozen block. Readers on many cores clone and drop
 //! handles by atomic read-modify-writes on that word alone, never on the slot's owner line or
-//! the state words. It is meaningful only while the block is frozen.
+//! the state words (counts of neighbouring blocks share a cache line: clones and drops of
+//! different frozen blocks may contend, reads of the data never do). It is meaningful only
+//! while the block is frozen.
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -72,6 +74,7 @@ fn decode(tag: u64, slot: usize) -> Option<BlockState> {
 }
 
 /// The tag of a state, with the slot it names (0 for states that name none).
+#[inline(always)]
 fn encode(state: BlockState) -> (u64, u64) {
     match state {
         BlockState::Free => (TAG_FREE, 0),
@@ -172,6 +175,7 @@ impl StateTable {
 
     /// The home thread sends `block` away as `state` (`InFlight` or `Frozen`): a new trip
     /// begins.
+    #[inline]
     pub(crate) fn depart_as(&self, block: u32, state: BlockState) -> u32 {
         self.next_trip(block, encode(state).0)
     }
@@ -181,7 +185,10 @@ impl StateTable {
     pub(crate) fn swap_owner(&self, block: u32, state: BlockState) -> u32 {
         let word = &self.owner[block as usize];
         let old = word.load(Ordering::Relaxed);
-        word.store((old & !(TAG_MASK as u32)) | encode(state).0 as u32, Ordering::Relaxed);
+        word.store(
+            (old & !(TAG_MASK as u32)) | encode(state).0 as u32,
+            Ordering::Relaxed,
+        );
         old
     }
 
