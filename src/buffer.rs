@@ -9,7 +9,9 @@ use core::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::capability::Capability;
-use crate::pool::{BlockRef, Slot, UNKNOWN_TRIP};
+use crate::coherence::{Coherence, DeviceMapping, Direction};
+use crate::frozen::Frozen;
+use crate::pool::{BlockRef, NOT_LOCAL, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
 
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
@@ -97,15 +99,49 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         }
     }
 
+    /// The buffer a block becomes when it arrives at the lease of slot `owner` on this thread
+    /// (a capability accepted, a frozen block thawed): records the arrival, then owns it.
+    ///
+    /// # Safety
+    /// 1. `ptr`, `len` and `block` are the parts of a buffer of the same `T` and `R` that the
+    ///    caller owns and gives up with this call.
+    /// 2. `local_gen` and `owner` come from [`LocalPool::adopt`](crate::LocalPool) on this
+    ///    thread.
+    #[inline(always)]
+    pub(crate) unsafe fn arrive(
+        ptr: NonNull<T>,
+        len: usize,
+        block: &BlockRef,
+        local_gen: u64,
+        owner: usize,
+    ) -> Self {
+        let trip = block.arrive(local_gen != NOT_LOCAL, owner);
+        let block = BlockRef {
+            trip,
+            ..block.share()
+        };
+        // SAFETY: promise 1 gives the parts; promise 2: `local_gen` is NOT_LOCAL or a
+        // generation of a lease of the home slot taken on this thread.
+        unsafe { SharedBuffer::from_parts(ptr, len, block, local_gen) }
+    }
+
     /// Gives up the buffer without returning the block: the caller becomes its owner.
     pub(crate) fn into_parts(self) -> (NonNull<T>, usize, BlockRef) {
         let this = ManuallyDrop::new(self);
-        let block = BlockRef {
-            slot: this.block.slot,
-            index: this.block.index,
-            trip: this.block.trip,
-        };
-        (this.ptr, this.len, block)
+        (this.ptr, this.len, this.block.share())
+    }
+
+    /// The lease generation this buffer frees with (invariant 2).
+    #[inline(always)]
+    pub(crate) fn local_gen(&self) -> u64 {
+        self.local_gen
+    }
+
+    /// The start of the data as a raw pointer with the provenance of the whole block (not
+    /// derived from a reference), for owners that hand out parts of the block themselves.
+    #[inline(always)]
+    pub(crate) fn raw_ptr(&self) -> NonNull<T> {
+        self.ptr
     }
 
     /// Number of elements.
@@ -184,6 +220,60 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         block.trip = trip;
         // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
         unsafe { Capability::from_parts(ptr, len, block) }
+    }
+
+    /// Ends the writing: the buffer becomes a [`Frozen`] block, read-only, that any number of
+    /// readers on any cores may share (single writer, many readers).
+    ///
+    /// ```
+    /// use umrf::{BlockState, Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let frozen = lease.alloc_from_slice(&[1u8, 2, 3])?.freeze();
+    /// let reader = frozen.clone();
+    /// std::thread::spawn(move || assert_eq!(&reader[..], &[1, 2, 3])).join().unwrap();
+    /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn freeze(self) -> Frozen<T, R> {
+        Frozen::new(self)
+    }
+
+    /// Hands the buffer to a device for direction `D` (a
+    /// [`coherence`](crate::coherence) marker), with the platform's default
+    /// [`Coherence`]: the CPU may not touch the memory until the mapping is
+    /// [unmapped](DeviceMapping::unmap).
+    ///
+    /// ```
+    /// use umrf::coherence::ToDevice;
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_from_slice(&[1u8; 64])?;
+    /// let mapping = buf.map_for_device::<ToDevice>();
+    /// // ... start the device on mapping.dma_addr(), mapping.byte_len() ...
+    /// let buf = mapping.unmap();
+    /// assert_eq!(buf[63], 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device<D: Direction>(self) -> DeviceMapping<T, R, D> {
+        DeviceMapping::new(self, Coherence::default())
+    }
+
+    /// As [`map_for_device`](Self::map_for_device), with the given [`Coherence`] (for example
+    /// [`Coherence::Software`] for a device that does not snoop the CPU caches).
+    ///
+    /// ```
+    /// use umrf::coherence::{Coherence, FromDevice};
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_zeroed::<u8>(64)?;
+    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software);
+    /// assert_eq!(mapping.coherence(), Coherence::Software);
+    /// # drop(mapping.unmap());
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device_with<D: Direction>(self, coherence: Coherence) -> DeviceMapping<T, R, D> {
+        DeviceMapping::new(self, coherence)
     }
 }
 

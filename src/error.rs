@@ -79,6 +79,19 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// An [`Arena`](crate::Arena) has no room left for the request until it is reset.
+    #[error(
+        "arena of {capacity} bytes from pool `{pool}` has no room for {requested} more bytes: reset it with `Arena::reset`, or make it larger"
+    )]
+    ArenaFull {
+        /// The pool the arena's blocks come from.
+        pool: PoolName,
+        /// Bytes asked for.
+        requested: usize,
+        /// The arena's size in bytes (all its blocks).
+        capacity: usize,
+    },
+
     /// Another `LocalPool` already holds the slot.
     #[error(
         "slot {slot} of pool `{pool}` is already leased: drop the other LocalPool first, or attach to a free slot with `Pool::attach`"

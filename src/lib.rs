@@ -46,6 +46,9 @@
 //!   one slot), [`PoolStats`], [`SlotStats`], [`BlockState`].
 //! - **Ownership** — [`SharedBuffer`] (an owned block, one thread), [`Capability`] (a block in
 //!   flight), [`AcceptError`].
+//! - **Ownership patterns** — [`Arena`] (bump allocation, no free, only reset), [`Frozen`]
+//!   (single writer, many readers), [`coherence`]: device mappings with cache maintenance as
+//!   typestate ([`DeviceMapping`](coherence::DeviceMapping), [`Coherence`](coherence::Coherence)).
 //! - **Messages** — [`mailbox()`], [`Sender`](mailbox::Sender), [`Receiver`](mailbox::Receiver),
 //!   the [`Transferable`] trait and `#[derive(Message)]`.
 //! - **Machine** — [`topology`]: NUMA nodes, distances, huge-page pools. [`backing`]: how a
@@ -70,17 +73,21 @@
 //! [`Capability`] inside a [`Transferable`] message; I4 no double free, no use after free;
 //! I5 no external fragmentation and no system-allocator call on the hot path; I6 a freed block
 //! goes home to its own slot, a remote free being a lock-free push; I7 exhaustion and bad input
-//! are values, never panics.
+//! are values, never panics. I4 also covers arenas: no allocation is used after its arena's
+//! reset.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod arena;
 pub mod backing;
 mod buffer;
 mod capability;
+pub mod coherence;
 pub mod cores;
 mod error;
 pub mod events;
+mod frozen;
 pub mod mailbox;
 pub mod metrics;
 pub mod placement;
@@ -91,9 +98,11 @@ mod sync;
 pub mod topology;
 mod transfer;
 
+pub use arena::Arena;
 pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
+pub use frozen::Frozen;
 pub use mailbox::{mailbox, try_mailbox};
 pub use placement::AnyPool;
 pub use pool::{

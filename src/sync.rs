@@ -141,3 +141,29 @@ pub(crate) fn next_pool_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
+
+/// A number that names the calling thread, unique for the life of the process (never reused,
+/// unlike a thread-local's address). Not a synchronisation point, so it stays `std` under loom.
+///
+/// A [`Frozen`](crate::Frozen) group remembers the thread that froze it on its home lease, so
+/// that its last reader can tell whether it runs on that thread and may free locally.
+#[inline]
+pub(crate) fn thread_tag() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // Under loom, model threads share one OS thread: their locals come from loom.
+    #[cfg(not(umrf_loom))]
+    std::thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    #[cfg(umrf_loom)]
+    loom::thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    TAG.with(|tag| *tag)
+}
+
+/// A value computed once per process and then only read (the CPU feature caches of
+/// `coherence`, on the targets that have them). Not a synchronisation point of umrf's
+/// protocols, so it stays `std` under loom.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+pub(crate) use std::sync::OnceLock;

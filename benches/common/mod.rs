@@ -214,3 +214,14 @@ pub fn handoff_umrf(builder: PoolBuilder<CpuLocal>, messages: u64) -> Duration {
     black_box(consumer.join().unwrap());
     start.elapsed()
 }
+
+/// A lease on a one-slot pool of one block of `bytes` (the pool lives as long as the lease).
+pub fn one_block_lease(bytes: usize) -> umrf::LocalPool<umrf::residency::CpuLocal> {
+    umrf::Pool::<umrf::residency::CpuLocal>::builder()
+        .block_size(bytes)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .and_then(|pool| pool.attach())
+        .expect("a one-block pool")
+}

@@ -4,6 +4,7 @@ use core::ptr::NonNull;
 
 use super::slot::{NOT_LOCAL, Slot};
 use super::state::UNKNOWN_TRIP;
+use crate::sync::AtomicU32;
 
 /// Where one block stands in its life, as recorded in its slot's state table.
 ///
@@ -12,7 +13,7 @@ use super::state::UNKNOWN_TRIP;
 ///
 /// ```
 /// use umrf::{BlockState, Pool, residency::CpuLocal};
-/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(2).slots(1).build()?;
+/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
 /// let lease = pool.attach_slot(0)?;
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
 /// let buf = lease.alloc::<u8>(8)?;
@@ -20,6 +21,13 @@ use super::state::UNKNOWN_TRIP;
 /// let cap = buf.into_capability();
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::InFlight));
 /// drop(cap);
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
+///
+/// let frozen = lease.alloc::<u8>(8)?.freeze();
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
+/// let mapping = frozen.try_thaw(&lease).unwrap().map_for_device::<umrf::coherence::ToDevice>();
+/// assert_eq!(pool.block_state(0, 0), Some(BlockState::MappedForDevice));
+/// drop(mapping.unmap());
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));
 /// # Ok::<(), umrf::Error>(())
 /// ```
@@ -36,10 +44,27 @@ pub enum BlockState {
     },
     /// Inside a [`Capability`](crate::Capability): owned by whoever holds the message.
     InFlight,
+    /// Read-only, owned by the group of [`Frozen`](crate::Frozen) readers, on any threads; it
+    /// goes home when the last reader drops, or becomes a buffer again when the last reader
+    /// thaws it.
+    Frozen,
+    /// Handed to a device by a [`DeviceMapping`](crate::coherence::DeviceMapping): no CPU
+    /// access until it is unmapped. A mapping that is forgotten or dropped without `unmap`
+    /// leaves its block in this state for good (the device may still be using it).
+    MappedForDevice,
 }
 
 /// The largest slot count a pool may have.
 pub(crate) const MAX_SLOTS: usize = 1 << 24;
+
+/// A block state word saved by [`BlockRef::mark`], to put back with [`BlockRef::restore`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StateMark {
+    /// The owner word, as it was.
+    Owner(u32),
+    /// The remote word, as it was.
+    Remote(u64),
+}
 
 /// A reference to one block: its slot, its index, and the trip it is on.
 ///
@@ -57,6 +82,18 @@ pub(crate) struct BlockRef {
 }
 
 impl BlockRef {
+    /// Another reference to the same block on the same trip. Ownership is not copied: the
+    /// caller decides which of the two stands for the block (a buffer giving up its parts, a
+    /// reader group sharing one).
+    #[inline(always)]
+    pub(crate) fn share(&self) -> BlockRef {
+        BlockRef {
+            slot: self.slot,
+            index: self.index,
+            trip: self.trip,
+        }
+    }
+
     /// The slot the block belongs to (its home).
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {
@@ -87,17 +124,58 @@ impl BlockRef {
     ///
     /// `local_gen` is as in [`release`](Self::release).
     pub(crate) fn depart(&self, local_gen: u64) -> u32 {
+        self.depart_as(local_gen, BlockState::InFlight)
+    }
+
+    /// Records that the block leaves its buffer as `state` (`InFlight` for a capability,
+    /// `Frozen` for a group of readers) and may travel to other threads; returns the trip it
+    /// travels on.
+    ///
+    /// `local_gen` is as in [`release`](Self::release).
+    #[inline]
+    pub(crate) fn depart_as(&self, local_gen: u64, state: BlockState) -> u32 {
         let states = self.slot().states();
         if let Some(log) = self.slot().log() {
             log.sent(self.index);
         }
         if self.is_home(local_gen) {
-            states.depart(self.index)
+            states.depart_as(self.index, state)
         } else {
             let trip = self.current_trip();
-            states.record_remote(self.index, trip, BlockState::InFlight);
+            states.record_remote(self.index, trip, state);
             trip
         }
+    }
+
+    /// Records `state` for a block that stays with its holder on this thread (a device
+    /// mapping); [`restore`](Self::restore) with the result puts the previous state back.
+    ///
+    /// `local_gen` is as in [`release`](Self::release). The state goes into the word that
+    /// holds the block's state now: the owner word for a block held by its home lease, else
+    /// the remote word on the block's current trip (see `state.rs`).
+    pub(crate) fn mark(&self, local_gen: u64, state: BlockState) -> StateMark {
+        let states = self.slot().states();
+        if self.is_home(local_gen) {
+            StateMark::Owner(states.swap_owner(self.index, state))
+        } else {
+            let trip = self.current_trip();
+            StateMark::Remote(states.swap_remote(self.index, trip, state))
+        }
+    }
+
+    /// Puts back the state that [`mark`](Self::mark) replaced.
+    pub(crate) fn restore(&self, mark: StateMark) {
+        let states = self.slot().states();
+        match mark {
+            StateMark::Owner(word) => states.restore_owner(self.index, word),
+            StateMark::Remote(word) => states.restore_remote(self.index, word),
+        }
+    }
+
+    /// The block's reader count (meaningful while it is frozen; see `state.rs`).
+    #[inline(always)]
+    pub(crate) fn readers(&self) -> &AtomicU32 {
+        self.slot().states().readers(self.index)
     }
 
     /// Records that the block arrived at the lease of slot `owner`; `at_home` when that lease

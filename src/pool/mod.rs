@@ -18,8 +18,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-pub(crate) use block::BlockRef;
 pub use block::BlockState;
+pub(crate) use block::{BlockRef, StateMark};
 pub(crate) use inner::{PoolInner, RawPool};
 pub use lease::LocalPool;
 pub(crate) use slot::{NOT_LOCAL, Slot};

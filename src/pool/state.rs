@@ -9,12 +9,36 @@
 //!   `slot (32 bits) << 32 | trip (24 bits) << 8 | tag`.
 //!
 //! A *trip* numbers one journey of the block away from its home slot. The owner bumps it when
-//! the block departs (a capability made on the home thread) and again when it comes back (a
-//! remote free drained, or a capability accepted at home). Remote threads record the trip they
+//! the block departs (a capability made, or a buffer frozen, on the home thread) and again when
+//! it comes back (a remote free drained, a capability accepted or a frozen block thawed at home). Remote threads record the trip they
 //! hold the block on. So the current state is the remote word's when its trip equals the owner
 //! word's (a journey in progress, recorded by whoever holds the block), and the owner word's
 //! otherwise (the remote word then describes an older journey). A reader may see a block that
 //! changes hands during the read on either side of the change.
+//!
+//! Tags: `Free`, `Owned`, `InFlight`, `Frozen`, `MappedForDevice`. How each ownership pattern
+//! moves the words:
+//!
+//! | change | on the home thread (holding the home lease) | elsewhere |
+//! |---|---|---|
+//! | capability made | owner: new trip, `InFlight` | remote: current trip, `InFlight` |
+//! | buffer frozen | owner: new trip, `Frozen` | remote: current trip, `Frozen` |
+//! | capability accepted, frozen block thawed | owner: new trip, `Owned` | remote: the trip, `Owned` |
+//! | mapped for a device | owner: same trip, `MappedForDevice` | remote: current trip, `MappedForDevice` |
+//! | device mapping ended | owner: the word saved at mapping | remote: the word saved at mapping |
+//! | freed | owner: same trip, `Free` (local push) | remote: the trip, `Free` (remote push) |
+//!
+//! A frozen block travels like a capability (many readers, on any threads, hold it on one trip;
+//! the last one frees or thaws it). A device mapping never leaves its thread (it is `!Send`), so
+//! it writes the word that holds the block's state now and puts the saved word back at the end:
+//! the trips do not move, and the rule above still reads the right word during and after.
+//!
+//! Each block also has a **reader count**, in a table of its own: the number of live
+//! [`Frozen`](crate::Frozen) handles of a frozen block. Readers on many cores clone and drop
+//! handles by atomic read-modify-writes on that word alone, never on the slot's owner line or
+//! the state words (counts of neighbouring blocks share a cache line: clones and drops of
+//! different frozen blocks may contend, reads of the data never do). It is meaningful only
+//! while the block is frozen.
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -24,6 +48,8 @@ const TAG_MASK: u64 = 0xff;
 const TAG_FREE: u64 = 0;
 const TAG_OWNED: u64 = 1;
 const TAG_IN_FLIGHT: u64 = 2;
+const TAG_FROZEN: u64 = 3;
+const TAG_MAPPED: u64 = 4;
 const TRIP_SHIFT: u32 = 8;
 const TRIP_MASK: u32 = 0xff_ffff;
 const SLOT_SHIFT: u32 = 32;
@@ -41,7 +67,21 @@ fn decode(tag: u64, slot: usize) -> Option<BlockState> {
         TAG_FREE => Some(BlockState::Free),
         TAG_OWNED => Some(BlockState::Owned { slot }),
         TAG_IN_FLIGHT => Some(BlockState::InFlight),
+        TAG_FROZEN => Some(BlockState::Frozen),
+        TAG_MAPPED => Some(BlockState::MappedForDevice),
         _ => None,
+    }
+}
+
+/// The tag of a state, with the slot it names (0 for states that name none).
+#[inline(always)]
+fn encode(state: BlockState) -> (u64, u64) {
+    match state {
+        BlockState::Free => (TAG_FREE, 0),
+        BlockState::Owned { slot } => (TAG_OWNED, slot as u64),
+        BlockState::InFlight => (TAG_IN_FLIGHT, 0),
+        BlockState::Frozen => (TAG_FROZEN, 0),
+        BlockState::MappedForDevice => (TAG_MAPPED, 0),
     }
 }
 
@@ -53,9 +93,12 @@ fn decode(tag: u64, slot: usize) -> Option<BlockState> {
 ///    holds the block while no lease can touch it (the block is out of the slot).
 /// 2. For a block on its home slot's free list, or owned at home, the remote word's trip
 ///    differs from the owner word's (every return home bumps the owner's trip).
+/// 3. `readers.len()` = the slot's block count; `readers[i]` is the number of live `Frozen`
+///    handles of block `i` while it is frozen, and means nothing otherwise.
 pub(crate) struct StateTable {
     owner: Box<[AtomicU32]>,
     remote: Box<[AtomicU64]>,
+    readers: Box<[AtomicU32]>,
 }
 
 impl StateTable {
@@ -67,7 +110,14 @@ impl StateTable {
                 .map(|_| AtomicU32::new(TAG_FREE as u32))
                 .collect(),
             remote: (0..blocks).map(|_| AtomicU64::new(never_remote)).collect(),
+            readers: (0..blocks).map(|_| AtomicU32::new(0)).collect(),
         }
+    }
+
+    /// The reader count of `block` (invariant 3).
+    #[inline(always)]
+    pub(crate) fn readers(&self, block: u32) -> &AtomicU32 {
+        &self.readers[block as usize]
     }
 
     /// The owner word of `block`, without a bounds check.
@@ -123,9 +173,41 @@ impl StateTable {
         trip
     }
 
-    /// The home thread sends `block` away (a capability): a new trip begins.
-    pub(crate) fn depart(&self, block: u32) -> u32 {
-        self.next_trip(block, TAG_IN_FLIGHT)
+    /// The home thread sends `block` away as `state` (`InFlight` or `Frozen`): a new trip
+    /// begins.
+    #[inline]
+    pub(crate) fn depart_as(&self, block: u32, state: BlockState) -> u32 {
+        self.next_trip(block, encode(state).0)
+    }
+
+    /// The home thread records `state` for `block` in its owner word without starting a trip;
+    /// returns the word it replaced, for [`restore_owner`](Self::restore_owner).
+    pub(crate) fn swap_owner(&self, block: u32, state: BlockState) -> u32 {
+        let word = &self.owner[block as usize];
+        let old = word.load(Ordering::Relaxed);
+        word.store(
+            (old & !(TAG_MASK as u32)) | encode(state).0 as u32,
+            Ordering::Relaxed,
+        );
+        old
+    }
+
+    /// Puts back an owner word saved by [`swap_owner`](Self::swap_owner).
+    pub(crate) fn restore_owner(&self, block: u32, saved: u32) {
+        self.owner[block as usize].store(saved, Ordering::Relaxed);
+    }
+
+    /// A thread away from home records `state` for `block` on trip `trip`; returns the word it
+    /// replaced, for [`restore_remote`](Self::restore_remote).
+    pub(crate) fn swap_remote(&self, block: u32, trip: u32, state: BlockState) -> u64 {
+        let old = self.remote[block as usize].load(Ordering::Relaxed);
+        self.record_remote(block, trip, state);
+        old
+    }
+
+    /// Puts back a remote word saved by [`swap_remote`](Self::swap_remote).
+    pub(crate) fn restore_remote(&self, block: u32, saved: u64) {
+        self.remote[block as usize].store(saved, Ordering::Relaxed);
     }
 
     /// `block` came home from a trip: drained from the remote-free queue (`owned == false`) or
@@ -141,11 +223,7 @@ impl StateTable {
 
     /// A thread away from home records what it does with `block` on trip `trip`.
     pub(crate) fn record_remote(&self, block: u32, trip: u32, state: BlockState) {
-        let (tag, slot) = match state {
-            BlockState::Free => (TAG_FREE, 0),
-            BlockState::Owned { slot } => (TAG_OWNED, slot as u64),
-            BlockState::InFlight => (TAG_IN_FLIGHT, 0),
-        };
+        let (tag, slot) = encode(state);
         let word = (slot << SLOT_SHIFT) | (u64::from(trip & TRIP_MASK) << TRIP_SHIFT) | tag;
         self.remote[block as usize].store(word, Ordering::Relaxed);
     }
