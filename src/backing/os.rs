@@ -3,7 +3,8 @@
 //! Every `mmap`/`munmap` (and, with real backings, `mbind`, `madvise`, `mlock`) of umrf goes
 //! through a function here, so there is one place to audit and one place to inject faults.
 //! Under Miri and loom, which cannot run these calls, regions come from the global allocator
-//! instead: the pool logic above this seam is the same, so it is still checked.
+//! instead (through `crate::sync::heap`, which loom tracks for leaks and double frees): the
+//! pool logic above this seam is the same, so it is still checked.
 
 use core::ptr::NonNull;
 use std::io;
@@ -74,7 +75,7 @@ pub(crate) fn map_anonymous(len: usize, _populate: bool) -> io::Result<NonNull<u
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
     }
     // SAFETY: the layout has a non-zero size (checked above).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    let ptr = unsafe { crate::sync::heap::alloc_zeroed(layout) };
     NonNull::new(ptr).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
 }
 
@@ -104,5 +105,5 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     let layout = std::alloc::Layout::from_size_align(len, page_size())
         .expect("the layout was valid when the region was mapped");
     // SAFETY: caller's promise: `ptr` came from `alloc_zeroed` with this very layout, once.
-    unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    unsafe { crate::sync::heap::dealloc(ptr.as_ptr(), layout) }
 }

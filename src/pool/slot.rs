@@ -438,7 +438,12 @@ impl Slot {
                 .compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return false,
-                Err(now) => word = now,
+                Err(now) => {
+                    // A remote free landed between the load and the CAS: count again.
+                    #[cfg(umrf_loom)]
+                    super::inner::loom_hooks::note_orphan_retry();
+                    word = now;
+                }
             }
         }
     }
