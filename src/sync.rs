@@ -158,6 +158,32 @@ pub(crate) fn next_pool_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Under loom only: named events that the code under test notes at the points a model wants
+/// to know were reached (a pool freed, an orphaning CAS retried, a mailbox side asleep).
+///
+/// Counted per OS thread: loom runs a model's threads as coroutines on the test's thread, so a
+/// model reads the counts of its own executions only.
+#[cfg(umrf_loom)]
+pub(crate) mod loom_events {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    std::thread_local! {
+        static COUNTS: RefCell<BTreeMap<&'static str, usize>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Counts one occurrence of `event`.
+    pub(crate) fn note(event: &'static str) {
+        COUNTS.with(|counts| *counts.borrow_mut().entry(event).or_default() += 1);
+    }
+
+    /// How many times `event` was noted on this thread so far.
+    #[allow(dead_code)]
+    pub(crate) fn count(event: &'static str) -> usize {
+        COUNTS.with(|counts| counts.borrow().get(event).copied().unwrap_or(0))
+    }
+}
+
 /// Under loom tests: [`loom::model`], reporting how many executions it explored and returning
 /// the set of outcomes (what each execution's closure returned).
 ///

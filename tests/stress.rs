@@ -11,7 +11,8 @@
 //!
 //! `UMRF_STRESS_TRANSFERS` (default 10 000 000) is the number of capabilities sent through
 //! mailboxes, `UMRF_STRESS_THREADS` (default: one per online CPU, at least 2) the number of
-//! workers, each on its own slot. A receiving worker drops each capability at a random site:
+//! workers, each on its own slot, `UMRF_STRESS_MAX_GROWTH_KIB` (default 4096) the resident
+//! memory growth allowed over the run. A receiving worker drops each capability at a random site:
 //! accepted and freed at once (a local free when it is the block's home slot, else a remote
 //! one), dropped unaccepted, held for a while, forwarded to another worker, or handed to a
 //! short-lived helper thread that never allocated and exits holding it. Workers exit holding
@@ -19,11 +20,14 @@
 
 #![cfg(not(miri))]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use common::Draw;
 use umrf::mailbox::{Receiver, Sender, TrySendError};
 use umrf::residency::CpuLocal;
 use umrf::{Capability, Error, Pool, SharedBuffer};
@@ -56,23 +60,6 @@ fn resident_kib() -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
-}
-
-/// SplitMix64: cheap, independent per thread, replayable.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// What one worker counted; the pool's counters must equal the sums.
@@ -361,11 +348,14 @@ fn ten_million_transfers_leave_every_block_home_and_memory_flat() {
     assert_eq!(s.remote_frees(), all.remote_frees, "remote frees");
     assert_eq!(s.exhaustion_events(), all.exhausted, "exhaustion events");
     assert_eq!(s.allocations(), s.local_frees() + s.remote_frees());
-    // No system allocation grows with the traffic: resident memory is flat.
+    // No system allocation grows with the traffic: resident memory is flat. (Under a
+    // sanitizer that quarantines freed heap memory, raise the bound with
+    // UMRF_STRESS_MAX_GROWTH_KIB.)
     let grown = rss_after.saturating_sub(rss_before);
+    let bound = env_or("UMRF_STRESS_MAX_GROWTH_KIB", 4096) as u64;
     assert!(
-        grown <= 4096,
-        "resident memory grew by {grown} KiB over {} transfers",
+        grown <= bound,
+        "resident memory grew by {grown} KiB (bound {bound} KiB) over {} transfers",
         counted.sent
     );
 }

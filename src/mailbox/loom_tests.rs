@@ -14,6 +14,7 @@ use loom::thread;
 
 use super::{RecvError, SendError, mailbox};
 use crate::residency::CpuLocal;
+use crate::sync::loom_events::count;
 use crate::transfer::Transferable;
 use crate::{Capability, Pool};
 
@@ -44,7 +45,8 @@ unsafe impl Transferable for Counted {}
 /// (capacity 1), so both sides' sleep paths are explored.
 #[test]
 fn loom_a_sleeping_receiver_is_always_woken() {
-    crate::sync::model("loom_a_sleeping_receiver_is_always_woken", || {
+    let outcomes = crate::sync::model("loom_a_sleeping_receiver_is_always_woken", || {
+        let slept = (count("receiver sleeps"), count("sender sleeps"));
         let (tx, rx) = mailbox::<u32>(1);
         let t = thread::spawn(move || {
             tx.send(1).unwrap();
@@ -58,7 +60,17 @@ fn loom_a_sleeping_receiver_is_always_woken() {
             "the sender left: woken, not stuck"
         );
         t.join().unwrap();
+        (
+            count("receiver sleeps") > slept.0,
+            count("sender sleeps") > slept.1,
+        )
     });
+    // The receiver really went to sleep in some executions, and so did the sender.
+    assert!(
+        outcomes.iter().any(|&(receiver, _)| receiver),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.iter().any(|&(_, sender)| sender), "{outcomes:?}");
 }
 
 /// Two senders each send one message and leave, in any order against the receiver: it gets
@@ -66,7 +78,8 @@ fn loom_a_sleeping_receiver_is_always_woken() {
 /// receiver's final look at a claim in progress).
 #[test]
 fn loom_the_last_sender_leaving_wakes_the_receiver() {
-    crate::sync::model("loom_the_last_sender_leaving_wakes_the_receiver", || {
+    let outcomes = crate::sync::model("loom_the_last_sender_leaving_wakes_the_receiver", || {
+        let slept = count("receiver sleeps");
         let (tx, rx) = mailbox::<u32>(2);
         let tx2 = tx.clone();
         let t1 = thread::spawn(move || tx.send(1).unwrap());
@@ -76,7 +89,12 @@ fn loom_the_last_sender_leaving_wakes_the_receiver() {
         assert_eq!(got, [1, 2]);
         t1.join().unwrap();
         t2.join().unwrap();
+        count("receiver sleeps") > slept
     });
+    assert!(
+        outcomes.contains(&true),
+        "the receiver slept in some execution"
+    );
 }
 
 /// The receiver leaves while a sender is sending (and, with capacity 1, waiting for room): a

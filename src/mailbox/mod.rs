@@ -292,6 +292,8 @@ impl<M: Transferable> Sender<M> {
             shared.senders_sleeping.fetch_add(1, Ordering::SeqCst);
             // After announcing the sleep, look again: a pop from now on sees the count.
             if shared.receiver_alive.load(Ordering::SeqCst) && !shared.ring.has_room_for_a_batch() {
+                #[cfg(umrf_loom)]
+                crate::sync::loom_events::note("sender sleeps");
                 let recheck = Instant::now() + SENDER_RECHECK;
                 let until = deadline.map_or(recheck, |d| d.min(recheck));
                 drop(wait(&shared.not_full, guard, Some(until)));
@@ -493,6 +495,8 @@ impl<M: Transferable> Receiver<M> {
                 if shared.senders_sleeping.load(Ordering::SeqCst) > 0 {
                     shared.not_full.notify_all();
                 }
+                #[cfg(umrf_loom)]
+                crate::sync::loom_events::note("receiver sleeps");
                 wait(&shared.not_empty, guard, deadline).is_some()
             } else {
                 true

@@ -177,8 +177,8 @@ impl Drop for RawPool {
 ///
 /// A check the model runs in every explored execution, independent of the counts the orphan
 /// protocol itself uses: each block's state word must say `Free` when the pool is freed. Each
-/// free is also counted (per OS thread: loom runs a model's threads as coroutines on the test's
-/// thread), so a model can assert that its pool was freed exactly once, and by whom.
+/// free is noted ("pool freed"), so a model can assert that its pool was freed exactly once,
+/// and by whom.
 #[cfg(umrf_loom)]
 impl Drop for PoolInner {
     fn drop(&mut self) {
@@ -192,32 +192,6 @@ impl Drop for PoolInner {
                 );
             }
         }
-        loom_hooks::POOLS_FREED.with(|n| n.set(n.get() + 1));
-    }
-}
-
-/// Under loom only: what the models observe of pools being freed.
-#[cfg(umrf_loom)]
-pub(crate) mod loom_hooks {
-    std::thread_local! {
-        pub(super) static POOLS_FREED: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-        static ORPHAN_RETRIES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-    }
-
-    /// Counts a remote free that landed inside `Slot::orphan`'s load-to-CAS window.
-    pub(crate) fn note_orphan_retry() {
-        ORPHAN_RETRIES.with(|n| n.set(n.get() + 1));
-    }
-
-    /// Orphaning CASes retried on this test's thread so far.
-    #[allow(dead_code)]
-    pub(crate) fn orphan_retries() -> usize {
-        ORPHAN_RETRIES.with(core::cell::Cell::get)
-    }
-
-    /// Pools freed on this test's thread so far.
-    #[allow(dead_code)]
-    pub(crate) fn pools_freed() -> usize {
-        POOLS_FREED.with(core::cell::Cell::get)
+        crate::sync::loom_events::note("pool freed");
     }
 }

@@ -441,7 +441,7 @@ impl Slot {
                 Err(now) => {
                     // A remote free landed between the load and the CAS: count again.
                     #[cfg(umrf_loom)]
-                    super::inner::loom_hooks::note_orphan_retry();
+                    crate::sync::loom_events::note("orphan CAS retried");
                     word = now;
                 }
             }

@@ -8,7 +8,8 @@
 //!    loom would report a lost wake-up that cannot happen. loom does implement `SeqCst`
 //!    *fences*, so the atomics here put a `SeqCst` fence before every `SeqCst` access and after
 //!    every `SeqCst` store or read-modify-write: the leading-fence mapping of `SeqCst` accesses
-//!    (as on Power and Arm), which restores the total order. The price: the fences also order
+//!    (as on Power and Arm), plus a trailing fence on the writing side, which restores the
+//!    total order. The price: the fences also order
 //!    `Relaxed` accesses next to them, so the model is slightly stronger than the real code
 //!    around `SeqCst` operations. Non-`SeqCst` operations pass through unchanged; the pool's
 //!    own protocols use none.
@@ -145,7 +146,7 @@ impl Condvar {
     }
 }
 
-/// The fence that goes before a `SeqCst` access (see the module docs, item 1).
+/// The fence that goes before every `SeqCst` access (see the module docs, item 1).
 #[inline]
 fn before(order: Ordering) {
     if order == Ordering::SeqCst {
@@ -153,12 +154,37 @@ fn before(order: Ordering) {
     }
 }
 
-/// The fence that goes after a `SeqCst` store or read-modify-write.
+/// Runs a store or read-modify-write with the fences a `SeqCst` one needs: before and after.
 #[inline]
-fn after(order: Ordering) {
-    if order == Ordering::SeqCst {
-        fence(Ordering::SeqCst);
-    }
+fn fenced<R>(order: Ordering, access: impl FnOnce() -> R) -> R {
+    before(order);
+    let result = access();
+    before(order);
+    result
+}
+
+/// Compare-and-exchange methods that forward to loom's with `SeqCst` fences.
+macro_rules! fenced_cas {
+    ($int:ty: $($name:ident),*) => {$(
+        pub(crate) fn $name(
+            &self,
+            current: $int,
+            new: $int,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<$int, $int> {
+            fenced(success, || self.0.$name(current, new, success, failure))
+        }
+    )*};
+}
+
+/// Read-modify-write methods that forward to loom's with `SeqCst` fences.
+macro_rules! fenced_rmw {
+    ($int:ty: $($name:ident),*) => {$(
+        pub(crate) fn $name(&self, value: $int, order: Ordering) -> $int {
+            fenced(order, || self.0.$name(value, order))
+        }
+    )*};
 }
 
 macro_rules! seq_cst_atomic_int {
@@ -179,57 +205,11 @@ macro_rules! seq_cst_atomic_int {
             }
 
             pub(crate) fn store(&self, value: $int, order: Ordering) {
-                before(order);
-                self.0.store(value, order);
-                after(order);
+                fenced(order, || self.0.store(value, order))
             }
 
-            pub(crate) fn compare_exchange(
-                &self,
-                current: $int,
-                new: $int,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$int, $int> {
-                before(success);
-                let result = self.0.compare_exchange(current, new, success, failure);
-                after(success);
-                result
-            }
-
-            pub(crate) fn compare_exchange_weak(
-                &self,
-                current: $int,
-                new: $int,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$int, $int> {
-                before(success);
-                let result = self.0.compare_exchange_weak(current, new, success, failure);
-                after(success);
-                result
-            }
-
-            pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
-                before(order);
-                let previous = self.0.fetch_add(value, order);
-                after(order);
-                previous
-            }
-
-            pub(crate) fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
-                before(order);
-                let previous = self.0.fetch_sub(value, order);
-                after(order);
-                previous
-            }
-
-            pub(crate) fn fetch_or(&self, value: $int, order: Ordering) -> $int {
-                before(order);
-                let previous = self.0.fetch_or(value, order);
-                after(order);
-                previous
-            }
+            fenced_cas!($int: compare_exchange, compare_exchange_weak);
+            fenced_rmw!($int: fetch_add, fetch_sub, fetch_or);
         }
     )*};
 }
@@ -251,8 +231,6 @@ impl AtomicBool {
     }
 
     pub(crate) fn store(&self, value: bool, order: Ordering) {
-        before(order);
-        self.0.store(value, order);
-        after(order);
+        fenced(order, || self.0.store(value, order))
     }
 }
