@@ -19,7 +19,7 @@
 //! small (1 to 3 blocks per slot) and mailboxes hold 2 messages, so exhaustion, full
 //! mailboxes, the remote-free drain and re-attached leases are reached, not only the happy path.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::mpsc;
 use std::thread;
 
@@ -113,6 +113,58 @@ enum Report {
     LeaseDropped,
     InboxClosed,
 }
+
+impl Report {
+    /// The report's variant, for the coverage tally.
+    fn kind(&self) -> &'static str {
+        match self {
+            Report::Nothing => "Nothing",
+            Report::NoLease => "NoLease",
+            Report::Allocated { .. } => "Allocated",
+            Report::ZeroLength => "ZeroLength",
+            Report::TooLarge => "TooLarge",
+            Report::Exhausted => "Exhausted",
+            Report::Released { .. } => "Released",
+            Report::Converted { .. } => "Converted",
+            Report::Sent { .. } => "Sent",
+            Report::Full { .. } => "Full",
+            Report::Disconnected { .. } => "Disconnected",
+            Report::Taken { .. } => "Taken",
+            Report::CapDropped { .. } => "CapDropped",
+            Report::Accepted { .. } => "Accepted",
+            Report::Empty => "Empty",
+            Report::Closed => "Closed",
+            Report::Attached => "Attached",
+            Report::SlotBusy => "SlotBusy",
+            Report::LeaseDropped => "LeaseDropped",
+            Report::InboxClosed => "InboxClosed",
+        }
+    }
+}
+
+/// Every kind of report: a run of the default size must have seen each.
+const ALL_KINDS: [&str; 20] = [
+    "Nothing",
+    "NoLease",
+    "Allocated",
+    "ZeroLength",
+    "TooLarge",
+    "Exhausted",
+    "Released",
+    "Converted",
+    "Sent",
+    "Full",
+    "Disconnected",
+    "Taken",
+    "CapDropped",
+    "Accepted",
+    "Empty",
+    "Closed",
+    "Attached",
+    "SlotBusy",
+    "LeaseDropped",
+    "InboxClosed",
+];
 
 /// A step as the driver sends it: the op, and for an allocation the token to write.
 struct Command {
@@ -585,8 +637,13 @@ impl Model {
 }
 
 /// Runs one case: `threads` workers, `blocks` per slot, `steps` in order; returns the final
-/// counters.
-fn run_case(threads: usize, blocks: usize, steps: &[(usize, Op)]) -> umrf::PoolStats {
+/// counters and the kinds of report seen.
+fn run_case(
+    threads: usize,
+    blocks: usize,
+    steps: &[(usize, Op)],
+) -> (umrf::PoolStats, BTreeSet<&'static str>) {
+    let mut kinds = BTreeSet::new();
     let pool = Pool::<CpuLocal>::builder()
         .block_size(BLOCK)
         .blocks_per_slot(blocks)
@@ -637,6 +694,7 @@ fn run_case(threads: usize, blocks: usize, steps: &[(usize, Op)]) -> umrf::PoolS
             })
             .unwrap();
         let report = report_rx.recv().unwrap();
+        kinds.insert(report.kind());
         model.step(*t, op, token, &report);
         model.check(&pool);
     }
@@ -656,7 +714,7 @@ fn run_case(threads: usize, blocks: usize, steps: &[(usize, Op)]) -> umrf::PoolS
         "every allocation was freed once"
     );
     assert!(model.addrs_out.is_empty());
-    stats
+    (stats, kinds)
 }
 
 fn op(threads: usize) -> impl Strategy<Value = Op> {
@@ -687,19 +745,33 @@ fn case(max_steps: usize) -> impl Strategy<Value = (usize, usize, Vec<(usize, Op
 
 #[test]
 fn random_ownership_sequences_match_the_model() {
-    // Sized down under Miri, which interprets every step; the many-thread runs stay real.
-    let (cases, max_steps) = if cfg!(miri) { (3, 24) } else { (96, 120) };
+    // Sized down under Miri, which interprets every step; PROPTEST_CASES raises the count.
+    let (default_cases, max_steps) = if cfg!(miri) { (3, 24) } else { (96, 120) };
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
     let config = Config {
         cases,
         failure_persistence: None,
         ..Config::default()
     };
+    let seen = std::cell::RefCell::new(BTreeSet::new());
     TestRunner::new(config)
         .run(&case(max_steps), |(threads, blocks, steps)| {
-            run_case(threads, blocks, &steps);
+            let (_, kinds) = run_case(threads, blocks, &steps);
+            seen.borrow_mut().extend(kinds);
             Ok(())
         })
         .unwrap();
+    // The generator reaches every outcome, slow paths included (not in the few cases of Miri).
+    if cases >= default_cases && !cfg!(miri) {
+        let missing: Vec<_> = ALL_KINDS
+            .iter()
+            .filter(|kind| !seen.borrow().contains(*kind))
+            .collect();
+        assert!(missing.is_empty(), "never reached: {missing:?}");
+    }
 }
 
 /// A fixed sequence that walks the slow paths in order, so they are reached whatever proptest
@@ -743,7 +815,9 @@ fn the_slow_paths_in_one_scripted_run() {
         (1, Send { pick: 0, to: 1 }), // disconnected: handed back
         (1, DropCap { pick: 0 }),
     ];
-    let stats = run_case(2, 2, &steps);
+    let (stats, kinds) = run_case(2, 2, &steps);
+    let missing: Vec<_> = ALL_KINDS.iter().filter(|k| !kinds.contains(*k)).collect();
+    assert_eq!(missing, [&"NoLease", &"Empty", &"Closed"], "the script skips only these");
     let counts = |s: &umrf::SlotStats| {
         (
             s.allocations,
