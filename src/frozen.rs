@@ -298,11 +298,14 @@ impl<T: Pod + fmt::Debug, R: Residency> fmt::Debug for Frozen<T, R> {
 }
 
 /// Loom models of the reader count: `RUSTFLAGS="--cfg umrf_loom" cargo test --lib --release
-/// frozen::loom`.
+/// frozen::loom` (or `.ci/loom`). Each model asserts that its racy outcomes were all reached.
 #[cfg(all(test, umrf_loom))]
 mod loom {
+    use std::collections::BTreeSet;
+
     use crate::Pool;
     use crate::residency::CpuLocal;
+    use crate::sync::model;
 
     fn one_block_pool() -> Pool<CpuLocal> {
         Pool::<CpuLocal>::builder()
@@ -316,49 +319,54 @@ mod loom {
 
     /// Two readers drop at once, on two threads: the block is freed exactly once, after both
     /// reads (the slot's only block comes back once: one allocation succeeds, the next fails).
+    /// The outcome is whether the other thread's reader was the last one.
     #[test]
-    fn racing_last_readers_free_the_block_once() {
-        ::loom::model(|| {
+    fn loom_racing_last_readers_free_the_block_once() {
+        let outcomes = model("loom_racing_last_readers_free_the_block_once", || {
             let pool = one_block_pool();
             let lease = pool.attach_slot(0).unwrap();
             let frozen = lease.alloc_from_slice(&[7u8]).unwrap().freeze();
             let other = frozen.clone();
             let reader = ::loom::thread::spawn(move || {
                 assert_eq!(other[0], 7);
+                let last = other.readers() == 1;
                 drop(other);
+                last
             });
             assert_eq!(frozen[0], 7);
             drop(frozen);
-            reader.join().unwrap();
+            let other_was_last = reader.join().unwrap();
             let only = lease.alloc::<u8>(1).unwrap();
             assert!(lease.alloc::<u8>(1).is_err(), "the block was freed twice");
             drop(only);
+            other_was_last
         });
+        assert_eq!(outcomes, BTreeSet::from([false, true]));
     }
 
     /// A reader drops on another thread while the home thread tries to thaw: the thaw
     /// succeeds only once the other reader is gone, and then the buffer owns the block alone.
+    /// The outcome is whether the first thaw succeeded.
     #[test]
-    fn thaw_races_a_reader_drop() {
-        ::loom::model(|| {
+    fn loom_thaw_races_a_reader_drop() {
+        let outcomes = model("loom_thaw_races_a_reader_drop", || {
             let pool = one_block_pool();
             let lease = pool.attach_slot(0).unwrap();
             let frozen = lease.alloc_from_slice(&[1u8]).unwrap().freeze();
             let other = frozen.clone();
             let reader = ::loom::thread::spawn(move || drop(other));
-            let thawed = match frozen.try_thaw(&lease) {
-                Ok(buf) => buf,
-                Err(frozen) => {
-                    reader.join().unwrap();
-                    let buf = frozen.try_thaw(&lease).ok().unwrap();
-                    assert_eq!(lease.stats().in_use, 1);
-                    drop(buf);
-                    return;
-                }
-            };
+            let first = frozen.try_thaw(&lease);
+            let first_try = first.is_ok();
             reader.join().unwrap();
+            let thawed = first.unwrap_or_else(|frozen| {
+                frozen.try_thaw(&lease).ok().expect("the last reader thaws")
+            });
             assert_eq!(thawed[0], 1);
             assert_eq!(lease.stats().in_use, 1);
+            drop(thawed);
+            assert_eq!(lease.stats().in_use, 0);
+            first_try
         });
+        assert_eq!(outcomes, BTreeSet::from([false, true]));
     }
 }

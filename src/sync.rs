@@ -2,7 +2,9 @@
 //!
 //! Normal builds use `std`. Building with `RUSTFLAGS="--cfg umrf_loom"` switches every item
 //! here to [`loom`](https://docs.rs/loom), so the lock-free parts (the remote-free queue, slot
-//! leasing, the mailbox ring) can be model-checked. No other module imports
+//! leasing, the mailbox ring) can be model-checked. Two loom items are wrapped (`loom_shim`):
+//! `SeqCst` accesses get the `SeqCst` fences that loom needs to keep their total order, and a
+//! timed condition-variable wait can time out. No other module imports
 //! `core::sync::atomic` or `core::cell::UnsafeCell` directly (STYLE rule 11).
 
 #[cfg(not(umrf_loom))]
@@ -38,17 +40,34 @@ mod imp {
 }
 
 #[cfg(umrf_loom)]
+mod loom_shim;
+
+#[cfg(umrf_loom)]
 mod imp {
-    pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::hint::spin_loop;
-    pub(crate) use loom::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+    pub(crate) use super::loom_shim::{
+        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard,
     };
-    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{Ordering, fence};
     pub(crate) use loom::thread::yield_now;
 }
 
 pub(crate) use imp::*;
+
+/// The global allocator, for the heap stand-ins of system calls under Miri and loom.
+///
+/// Under loom these are `loom::alloc`'s, which track every allocation: a region never given
+/// back is reported as a leak at the end of each explored execution, and one given back twice
+/// panics ("pointer not tracked"). That is how the loom models check that a pool's memory is
+/// released exactly once.
+#[cfg(any(miri, umrf_loom))]
+pub(crate) mod heap {
+    #[cfg(umrf_loom)]
+    pub(crate) use loom::alloc::{alloc_zeroed, dealloc};
+    #[cfg(not(umrf_loom))]
+    pub(crate) use std::alloc::{alloc_zeroed, dealloc};
+}
 
 /// Adds one to a counter that only one thread writes (the slot's owner).
 ///
@@ -82,6 +101,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// Looks before the clock is first read.
+    #[cfg(not(umrf_loom))]
     const SPIN_ROUNDS: u32 = 100;
     /// How long to keep spinning, counted from the first clock read.
     #[cfg(not(umrf_loom))]
@@ -89,9 +109,11 @@ impl Backoff {
     /// How long to keep yielding, counted from the first clock read.
     #[cfg(not(umrf_loom))]
     const YIELD_BUDGET: std::time::Duration = std::time::Duration::from_micros(100);
-    /// Under loom, time does not pass: a fixed number of rounds instead.
+    /// Under loom, time does not pass: a fixed number of rounds instead. One round, so the
+    /// blocking paths that follow (the sleep protocols, which carry the correctness argument)
+    /// are reached within a small preemption bound.
     #[cfg(umrf_loom)]
-    const LOOM_ROUNDS: u32 = 4;
+    const LOOM_ROUNDS: u32 = 1;
 
     /// One round of waiting.
     pub(crate) fn snooze(&mut self) {
@@ -167,3 +189,64 @@ pub(crate) fn thread_tag() -> u64 {
 /// protocols, so it stays `std` under loom.
 #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
 pub(crate) use std::sync::OnceLock;
+
+/// Under loom only: named events that the code under test notes at the points a model wants
+/// to know were reached (a pool freed, an orphaning CAS retried, a mailbox side asleep).
+///
+/// Counted per OS thread: loom runs a model's threads as coroutines on the test's thread, so a
+/// model reads the counts of its own executions only.
+#[cfg(umrf_loom)]
+pub(crate) mod loom_events {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    std::thread_local! {
+        static COUNTS: RefCell<BTreeMap<&'static str, usize>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Counts one occurrence of `event`.
+    pub(crate) fn note(event: &'static str) {
+        COUNTS.with(|counts| *counts.borrow_mut().entry(event).or_default() += 1);
+    }
+
+    /// How many times `event` was noted on this thread so far.
+    #[allow(dead_code)]
+    pub(crate) fn count(event: &'static str) -> usize {
+        COUNTS.with(|counts| counts.borrow().get(event).copied().unwrap_or(0))
+    }
+}
+
+/// Under loom tests: [`loom::model`], reporting how many executions it explored and returning
+/// the set of outcomes (what each execution's closure returned).
+///
+/// Models assert on that set that the interleavings they are about were really reached: loom
+/// 0.7's partial-order reduction can skip some (tokio-rs/loom#392: an access overwritten by a
+/// later load of the same thread is forgotten), so a model that never saw its racy outcome
+/// would pass without checking anything. `.ci/loom` runs with `--nocapture` and prints the
+/// figures `docs/RELIABILITY.md` quotes.
+#[cfg(all(test, umrf_loom))]
+pub(crate) fn model<O, F>(name: &str, f: F) -> std::collections::BTreeSet<O>
+where
+    O: Ord + core::fmt::Debug + Send + 'static,
+    F: Fn() -> O + Sync + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+    use std::sync::{Arc as StdArc, Mutex as StdMutex};
+
+    let executions = StdArc::new(StdAtomicUsize::new(0));
+    let outcomes = StdArc::new(StdMutex::new(std::collections::BTreeSet::new()));
+    let (counter, seen) = (executions.clone(), outcomes.clone());
+    let started = std::time::Instant::now();
+    loom::model(move || {
+        counter.fetch_add(1, StdOrdering::Relaxed);
+        let outcome = f();
+        seen.lock().unwrap().insert(outcome);
+    });
+    let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
+    eprintln!(
+        "loom model {name}: {} executions in {:.1?}, outcomes {outcomes:?}",
+        executions.load(StdOrdering::Relaxed),
+        started.elapsed()
+    );
+    outcomes
+}

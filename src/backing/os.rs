@@ -7,8 +7,9 @@
 //! `fault-injection` feature, and compiles to nothing otherwise.
 //!
 //! Under Miri and loom, which cannot run these calls, regions come from the global allocator
-//! instead (`reserve`/`release`), and the placement calls are not made: the pool logic above
-//! this seam is the same, so it is still checked. Pinning a thread is a no-op there.
+//! instead (`reserve`/`release`, through `crate::sync::heap`, which loom tracks for leaks and
+//! double frees), and the placement calls are not made: the pool logic above this seam is the
+//! same, so it is still checked. Pinning a thread is a no-op there.
 //!
 //! Constants that `libc` does not carry are cited from the kernel's UAPI headers.
 
@@ -496,7 +497,7 @@ mod heap {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
         }
         // SAFETY: the layout has a non-zero size (checked above).
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = unsafe { crate::sync::heap::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         note_mapping(true);
         Ok(ptr)
@@ -510,7 +511,7 @@ mod heap {
         let layout = std::alloc::Layout::from_size_align(len, page_size())
             .expect("the layout was valid when the region was reserved");
         // SAFETY: caller's promise: `ptr` came from `alloc_zeroed` with this very layout, once.
-        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+        unsafe { crate::sync::heap::dealloc(ptr.as_ptr(), layout) }
         note_mapping(false);
     }
 

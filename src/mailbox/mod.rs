@@ -17,6 +17,8 @@
 //! ```
 
 mod error;
+#[cfg(all(test, umrf_loom))]
+mod loom_tests;
 mod ring;
 
 use core::fmt;
@@ -108,7 +110,13 @@ struct Shared<M> {
 /// The receiver wakes blocked senders when it makes room, reading their count without a fence;
 /// in the rare interleaving where that read misses a sender just going to sleep, the receiver's
 /// next pop wakes it, and if the receiver stops receiving right then, this bound does.
+#[cfg(not(umrf_loom))]
 const SENDER_RECHECK: Duration = Duration::from_millis(1);
+/// Under loom a timed wait is modelled as its timeout firing after the other threads ran (see
+/// `crate::sync`), whatever its length; a long bound keeps the real clock out of the model, so
+/// every explored execution is deterministic.
+#[cfg(umrf_loom)]
+const SENDER_RECHECK: Duration = Duration::from_secs(3600);
 
 impl<M> Shared<M> {
     /// After a push: wakes the receiver if it sleeps, and drops the queue if the receiver is
@@ -284,6 +292,8 @@ impl<M: Transferable> Sender<M> {
             shared.senders_sleeping.fetch_add(1, Ordering::SeqCst);
             // After announcing the sleep, look again: a pop from now on sees the count.
             if shared.receiver_alive.load(Ordering::SeqCst) && !shared.ring.has_room_for_a_batch() {
+                #[cfg(umrf_loom)]
+                crate::sync::loom_events::note("sender sleeps");
                 let recheck = Instant::now() + SENDER_RECHECK;
                 let until = deadline.map_or(recheck, |d| d.min(recheck));
                 drop(wait(&shared.not_full, guard, Some(until)));
@@ -485,6 +495,8 @@ impl<M: Transferable> Receiver<M> {
                 if shared.senders_sleeping.load(Ordering::SeqCst) > 0 {
                     shared.not_full.notify_all();
                 }
+                #[cfg(umrf_loom)]
+                crate::sync::loom_events::note("receiver sleeps");
                 wait(&shared.not_empty, guard, deadline).is_some()
             } else {
                 true

@@ -247,3 +247,115 @@ impl<T> Drop for Ring<T> {
         while unsafe { self.pop() }.is_some() {}
     }
 }
+
+#[cfg(all(test, umrf_loom))]
+mod loom_tests {
+    //! loom models of the ring alone: claims, publications and pops over every interleaving.
+    //! The message cells are loom `UnsafeCell`s, so a read not ordered after its write (or a
+    //! write racing a read) is reported as a data race.
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::Ring;
+
+    /// Pushes `message`, yielding while the ring is full.
+    fn push(ring: &Ring<Arc<u32>>, message: u32) {
+        let message = Arc::new(message);
+        loop {
+            if let Some(position) = ring.claim() {
+                ring.publish(position, message);
+                return;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// Two producers each try to push one message through a one-cell ring while the consumer
+    /// pops once: the claim either succeeds or finds the ring full (never both producers
+    /// writing one cell), each message is read once and only after it was written, and a
+    /// refused message fits once the ring is drained.
+    #[test]
+    fn loom_two_producers_hand_over_through_one_cell() {
+        let outcomes = crate::sync::model("loom_two_producers_hand_over_through_one_cell", || {
+            let ring = Arc::new(Ring::new(1));
+            let producers: Vec<_> = (1..=2)
+                .map(|message| {
+                    let ring = ring.clone();
+                    thread::spawn(move || match ring.claim() {
+                        Some(position) => {
+                            ring.publish(position, Arc::new(message));
+                            None
+                        }
+                        None => Some(message), // full: refused, handed back
+                    })
+                })
+                .collect();
+            thread::yield_now(); // producers first in loom's default schedule (loom#392)
+            // SAFETY: this thread is the ring's only consumer.
+            let mut got: Vec<u32> = unsafe { ring.pop() }.map(|m| *m).into_iter().collect();
+            let popped_while_racing = got.len();
+            let refused: Vec<u32> = producers
+                .into_iter()
+                .filter_map(|p| p.join().unwrap())
+                .collect();
+            let refused_count = refused.len();
+            assert!(
+                refused_count <= 1,
+                "one cell, and one pop: at most one refusal"
+            );
+            // SAFETY: as above.
+            while let Some(message) = unsafe { ring.pop() } {
+                got.push(*message);
+            }
+            for message in refused {
+                push(&ring, message);
+                // SAFETY: as above.
+                got.push(*unsafe { ring.pop() }.expect("just pushed"));
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+            assert_eq!(ring.len(), 0);
+            (popped_while_racing, refused_count)
+        });
+        // A pop before and after a publication, and a producer finding the cell full.
+        assert!(
+            outcomes.iter().any(|&(popped, _)| popped == 0),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(|&(popped, _)| popped == 1),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(|&(_, refused)| refused == 1),
+            "{outcomes:?}"
+        );
+    }
+
+    /// Messages left in the ring when it is dropped are dropped with it (loom reports a leaked
+    /// `Arc` otherwise), including one published concurrently with a pop.
+    #[test]
+    fn loom_a_dropped_ring_drops_what_it_holds() {
+        let outcomes = crate::sync::model("loom_a_dropped_ring_drops_what_it_holds", || {
+            let ring = Arc::new(Ring::new(2));
+            let producer = {
+                let ring = ring.clone();
+                thread::spawn(move || {
+                    push(&ring, 1);
+                    push(&ring, 2);
+                })
+            };
+            thread::yield_now(); // the producer first in loom's default schedule (loom#392)
+            // SAFETY: this thread is the ring's only consumer.
+            let first = unsafe { ring.pop() };
+            producer.join().unwrap();
+            assert_eq!(ring.len(), 2 - usize::from(first.is_some()));
+            first.map(|m| *m)
+        });
+        assert!(
+            outcomes.contains(&None) && outcomes.contains(&Some(1)),
+            "{outcomes:?}"
+        );
+    }
+}

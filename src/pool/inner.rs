@@ -184,3 +184,26 @@ impl Drop for RawPool {
         unsafe { PoolInner::orphan(self.inner) }
     }
 }
+
+/// Under loom only: the pool's memory goes only when every block is home.
+///
+/// A check the model runs in every explored execution, independent of the counts the orphan
+/// protocol itself uses: each block's state word must say `Free` when the pool is freed. Each
+/// free is noted ("pool freed"), so a model can assert that its pool was freed exactly once,
+/// and by whom.
+#[cfg(umrf_loom)]
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            for block in 0..slot.blocks() {
+                assert_eq!(
+                    slot.state(block),
+                    Some(super::BlockState::Free),
+                    "slot {} block {block} is not home when its pool is freed",
+                    slot.index()
+                );
+            }
+        }
+        crate::sync::loom_events::note("pool freed");
+    }
+}

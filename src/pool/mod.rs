@@ -14,6 +14,9 @@ mod slot;
 mod state;
 mod stats;
 
+#[cfg(all(test, umrf_loom))]
+mod loom_tests;
+
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;

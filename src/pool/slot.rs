@@ -550,7 +550,12 @@ impl Slot {
                 .compare_exchange(word, new, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return false,
-                Err(now) => word = now,
+                Err(now) => {
+                    // A remote free landed between the load and the CAS: count again.
+                    #[cfg(umrf_loom)]
+                    crate::sync::loom_events::note("orphan CAS retried");
+                    word = now;
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: the real machine topologies in
-//! `../shared/topologies` (relative to the crate root), extracted once per test binary.
+//! Helpers shared by the integration tests: a seeded random sequence, and the real machine
+//! topologies in `../shared/topologies` (relative to the crate root), extracted once per test
+//! binary.
 //! When that folder (or `tar`/`bzip2`) is missing, the loaders print a SKIPPED line and return
 //! `None`, and the tests that need them pass without checking anything.
 
@@ -117,4 +118,24 @@ pub fn sysfs(name: &str) -> Option<Topology> {
 pub fn hwloc_xml(name: &str) -> Option<Topology> {
     let path = data_dir()?.join(name);
     Some(Topology::from_hwloc_xml(&path).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
+/// A counter-based pseudo-random sequence (SplitMix64, Steele, Lea and Flood 2014): cheap,
+/// independent per thread when seeded per thread, and a failing run replays from its seed.
+pub struct Draw(pub u64);
+
+impl Draw {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
