@@ -17,6 +17,8 @@
 //! the shared core in `measure.rs`) and `comparisons` (its ratios and targets); adding a group
 //! is one module and one line in [`GROUPS`].
 
+#[path = "compare/arena.rs"]
+mod arena;
 #[path = "compare/batch.rs"]
 mod batch;
 #[path = "compare/chart.rs"]
@@ -28,6 +30,8 @@ mod handoff;
 mod machine;
 #[path = "compare/measure.rs"]
 mod measure;
+#[path = "compare/pages.rs"]
+mod pages;
 #[path = "compare/publish.rs"]
 mod publish;
 #[path = "compare/report.rs"]
@@ -58,7 +62,7 @@ pub(crate) struct Group {
 }
 
 /// The groups, in the order they run and are reported.
-pub(crate) const GROUPS: [Group; 5] = [
+pub(crate) const GROUPS: [Group; 7] = [
     Group {
         name: same_slot::GROUP,
         title: "allocate, touch one byte, free (one thread)",
@@ -99,19 +103,22 @@ pub(crate) const GROUPS: [Group; 5] = [
         chart: true,
         extra: Some(threads::scaling_table),
     },
-];
-
-/// Groups of the issue that wait for features not yet in the crate: reported as pending,
-/// never measured with a stand-in.
-pub(crate) const PENDING: [(&str, &str); 2] = [
-    (
-        "arena",
-        "lands with the arena (`arena/64`, `arena/4096`: alloc with a reset every 1024, against bumpalo)",
-    ),
-    (
-        "pages",
-        "lands with the real backings (`pages/random_read_1g`: Hugepage pool against a CpuLocal pool of 4 KiB pages)",
-    ),
+    Group {
+        name: arena::GROUP,
+        title: "arena allocation, reset every 1024 (per allocation)",
+        run: arena::run,
+        comparisons: arena::comparisons,
+        chart: false,
+        extra: None,
+    },
+    Group {
+        name: pages::GROUP,
+        title: "random reads over 1 GiB: huge pages against 4 KiB pages (per read)",
+        run: pages::run,
+        comparisons: pages::comparisons,
+        chart: false,
+        extra: Some(pages::backing_table),
+    },
 ];
 
 fn target_dir() -> PathBuf {

@@ -16,66 +16,19 @@
 //! restores the old value when it ends. Each pool's backing report is printed to stderr, so the
 //! pages really obtained are on record next to the numbers.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use common::access::{CHASES, GIB, READS, indexed_gib, one_gib, random_chase, random_reads};
+use umrf::PoolBuilder;
 use umrf::backing::HugePageMode;
 use umrf::residency::{CpuLocal, Hugepage, Residency};
-use umrf::{Pool, PoolBuilder};
 
-const GIB: usize = 1 << 30;
-/// Reads per iteration.
-const READS: u64 = 1 << 16;
-/// Dependent reads per iteration.
-const CHASES: u64 = 1 << 14;
 const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
-
-/// One slot of one 1 GiB block, for CPU 0.
-fn one_gib<R: Residency>() -> PoolBuilder<R> {
-    Pool::<R>::builder()
-        .name("bench-1g")
-        .block_size(GIB)
-        .blocks_per_slot(1)
-        .cpus([0])
-}
-
-/// Sums `READS` elements at pseudo-random indices (xorshift64*; `len` a power of two).
-#[inline(never)]
-fn random_reads(data: &[u64], seed: &mut u64) -> u64 {
-    let mask = data.len() as u64 - 1;
-    let mut x = *seed;
-    let mut sum = 0u64;
-    for _ in 0..READS {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        let i = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 20) & mask;
-        // `i <= mask < data.len()`: the bounds check never fails, and is cheap next
-        // to the cache and TLB miss of each load.
-        sum = sum.wrapping_add(data[i as usize]);
-    }
-    *seed = x;
-    sum
-}
-
-/// Follows `CHASES` dependent reads: each index mixes the value just read (`data[i] == i`)
-/// with a step counter, so no read can start before the previous one ends, and the walk never
-/// falls into a short cycle.
-#[inline(never)]
-fn random_chase(data: &[u64], seed: &mut u64) -> u64 {
-    let mask = data.len() as u64 - 1;
-    let mut i = *seed & mask;
-    let mut step = *seed;
-    for _ in 0..CHASES {
-        let value = data[i as usize];
-        step = step.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        i = ((value ^ step).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 20) & mask;
-    }
-    *seed = step;
-    i
-}
 
 /// An access pattern: reads over the buffer, advancing the seed; returns something to keep.
 type Pattern = fn(&[u64], &mut u64) -> u64;
@@ -91,10 +44,7 @@ fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilde
     };
     eprintln!("{case}: {}", pool.backing()[0]);
     let lease = pool.attach_slot(0).unwrap();
-    let mut buf = lease.alloc::<u64>(GIB / 8).unwrap();
-    for (i, x) in buf.iter_mut().enumerate() {
-        *x = i as u64;
-    }
+    let buf = indexed_gib(&lease);
     let mut seed = 0x9e37_79b9_7f4a_7c15;
     let patterns: [(&str, u64, Pattern); 2] = [
         ("pages/random_read_1g", READS, random_reads),

@@ -105,6 +105,7 @@ fn count(events: &[Event<'_>], kind: EventKind) -> u64 {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
 fn a_multi_threaded_log_replays_with_one_owner_per_block_and_matches_the_stats() {
     let messages = if cfg!(miri) { 30 } else { 3000 };
     let run = multi_threaded_run(messages, 1 << 16);
@@ -153,6 +154,7 @@ fn a_multi_threaded_log_replays_with_one_owner_per_block_and_matches_the_stats()
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
 fn each_slot_ring_holds_what_its_slot_did() {
     let messages = if cfg!(miri) { 12 } else { 300 };
     let run = multi_threaded_run(messages, 1 << 14);
@@ -181,6 +183,7 @@ fn each_slot_ring_holds_what_its_slot_did() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
 fn every_json_line_has_exactly_the_documented_fields() {
     let run = multi_threaded_run(if cfg!(miri) { 6 } else { 60 }, 0);
     assert!(run.ring.is_empty(), "ring capacity 0: no ring");
@@ -243,6 +246,7 @@ fn same_block(a: &Event<'_>, b: &Event<'_>) -> bool {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
 fn corrupted_logs_are_caught() {
     let run = multi_threaded_run(if cfg!(miri) { 12 } else { 200 }, 0);
     let real = run.json;
@@ -346,6 +350,7 @@ fn corrupted_logs_are_caught() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
 fn overwritten_rings_need_the_lenient_validator_and_the_json_log_does_not() {
     let run = multi_threaded_run(if cfg!(miri) { 40 } else { 2000 }, 32);
     let log = run.pool.ownership_log().unwrap();
@@ -532,4 +537,62 @@ fn a_logging_pool_is_freed_once_its_last_block_comes_home() {
     assert_eq!(count(&events, EventKind::FreedLocal), 6);
     assert_eq!(count(&events, EventKind::FreedRemote), 1);
     assert_eq!(validate(events).unwrap().outstanding, 0);
+}
+
+#[test]
+fn frozen_groups_and_device_mappings_replay_with_one_owner_per_block() {
+    let pool = observe_support::builder("frozen-log", 256, 8, 2)
+        .log_ownership(LogConfig::new())
+        .build()
+        .unwrap();
+    let lease = pool.attach_slot(0).unwrap();
+
+    // Freeze (the group holds the block: logged as a send), read on two threads, the last
+    // reader drops away from home: a remote free.
+    let frozen = lease.alloc_from_slice(&[3u32; 8]).unwrap().freeze();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let reader = frozen.clone();
+            std::thread::spawn(move || reader.iter().sum::<u32>())
+        })
+        .collect();
+    let last = frozen.clone();
+    drop(frozen);
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), 24);
+    }
+    std::thread::spawn(move || drop(last)).join().unwrap();
+
+    // Freeze and thaw at home: the buffer owns the block again (logged as an accept), then a
+    // local free.
+    let frozen = lease.alloc::<u8>(64).unwrap().freeze();
+    let buf = frozen.try_thaw(&lease).ok().unwrap();
+    drop(buf);
+
+    // A device mapping keeps its owner: nothing to log until the buffer is freed.
+    let mapped = lease
+        .alloc::<u8>(64)
+        .unwrap()
+        .map_for_device::<umrf::coherence::Bidirectional>();
+    drop(mapped.unmap());
+    drop(lease);
+
+    let events = pool.ownership_log().unwrap().events();
+    let kinds: Vec<_> = events.iter().map(|e| e.event).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Allocate,
+            EventKind::TransferSent,
+            EventKind::FreedRemote,
+            EventKind::Allocate,
+            EventKind::TransferSent,
+            EventKind::Accepted,
+            EventKind::FreedLocal,
+            EventKind::Allocate,
+            EventKind::FreedLocal,
+        ]
+    );
+    let summary = validate(events).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((summary.events, summary.outstanding), (9, 0));
 }

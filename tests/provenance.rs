@@ -69,6 +69,32 @@ fn every_state_is_reported_as_the_pool_records_it() {
     std::thread::spawn(move || drop(cap)).join().unwrap();
     assert_eq!(p.stats().remote_pending(), 1);
     assert_eq!(owner(b_ptr).state, BlockState::Free);
+
+    // Frozen: shared by readers on two threads; free again once the last one drops.
+    let c = home.alloc_from_slice(&[5u8; 16]).unwrap();
+    let c_ptr = c.as_ptr();
+    let frozen = c.freeze();
+    let reader = frozen.clone();
+    let c_addr = c_ptr.addr();
+    std::thread::spawn(move || {
+        let seen = provenance::owner_of(core::ptr::without_provenance(c_addr)).unwrap();
+        assert_eq!(seen.state, BlockState::Frozen);
+        assert_eq!(reader[15], 5);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(owner(c_ptr.wrapping_add(15)).state, BlockState::Frozen);
+    drop(frozen);
+    assert_eq!(owner(c_ptr).state, BlockState::Free);
+
+    // Mapped for a device: no CPU owner until it is unmapped; then owned by its lease again.
+    let d = home.alloc::<u8>(64).unwrap();
+    let d_ptr = d.as_ptr();
+    let mapping = d.map_for_device::<umrf::coherence::ToDevice>();
+    assert_eq!(owner(d_ptr).state, BlockState::MappedForDevice);
+    let d = mapping.unmap();
+    assert_eq!(owner(d_ptr).state, BlockState::Owned { slot: 0 });
+    drop(d);
 }
 
 #[test]
@@ -98,6 +124,7 @@ fn positions_inside_blocks_map_to_their_block_and_offset() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "calls mimalloc, C code Miri cannot run")]
 fn pointers_of_other_allocators_have_no_owner() {
     let _p = pool("others", 4096, 16, 2);
     let boxed = Box::new([7u8; 4096]);

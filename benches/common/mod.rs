@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each bench binary uses a subset
 
+pub mod access;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
 

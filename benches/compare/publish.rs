@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::measure::{Config, Row};
 use crate::report::{Comparison, group_table, peer_definitions, ratio_table};
-use crate::{Group, PENDING};
+use crate::Group;
 
 pub const BEGIN: &str = "<!-- compare:begin -->";
 pub const END: &str = "<!-- compare:end -->";
@@ -62,10 +62,6 @@ pub fn markdown(
             out.push('\n');
             out.push_str(&extra(rows));
         }
-    }
-    let _ = writeln!(out, "\n### Pending groups\n");
-    for (name, why) in PENDING {
-        let _ = writeln!(out, "- `{name}`: pending: {why}.");
     }
     out
 }

@@ -25,9 +25,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum EventKind {
     /// The home slot's lease handed the block out: it is owned by a buffer on that thread.
     Allocate,
-    /// The owner turned the buffer into a capability: the block is in flight.
+    /// The owner turned the buffer into a capability: the block is in flight. Freezing a
+    /// buffer is logged as this too: the block leaves its buffer for a group of
+    /// [`Frozen`](crate::Frozen) readers on any threads.
     TransferSent,
     /// A lease accepted the capability: its slot owns the block now. `peer` is the sender.
+    /// Thawing a [`Frozen`](crate::Frozen) group back into a buffer is logged as this too.
     Accepted,
     /// The owner freed the block on the home slot's thread, onto its local free list.
     FreedLocal,

@@ -41,12 +41,14 @@ use crate::error::PoolName;
 /// Who owns the block that contains an address. Returned by [`owner_of`].
 ///
 /// The `state` is the pool's own record of the block, a [`BlockState`]: every state the pool
-/// records is reported here unchanged. Today those are [`Free`](BlockState::Free) (in its
-/// slot: never used, on the owner's free list, or queued as a remote free),
-/// [`Owned { slot }`](BlockState::Owned) (a `SharedBuffer` on the thread leasing `slot`) and
-/// [`InFlight`](BlockState::InFlight) (inside a `Capability`). `BlockState` is
-/// `#[non_exhaustive]`: states added to the pool (frozen reader groups, device mappings,
-/// spilled blocks) flow through here without a change to this type.
+/// records is reported here unchanged: [`Free`](BlockState::Free) (in its slot: never used,
+/// on the owner's free list, or queued as a remote free), [`Owned { slot }`](BlockState::Owned)
+/// (a `SharedBuffer` on the thread leasing `slot`), [`InFlight`](BlockState::InFlight) (inside
+/// a `Capability`), [`Frozen`](BlockState::Frozen) (shared by a group of
+/// [`Frozen`](crate::Frozen) readers) and [`MappedForDevice`](BlockState::MappedForDevice)
+/// (inside a [`DeviceMapping`](crate::coherence::DeviceMapping)). `BlockState` is
+/// `#[non_exhaustive]`: a state added to the pool later (spilled blocks, with the tiered spill
+/// store) flows through here without a change to this type.
 ///
 /// ```
 /// use umrf::{BlockState, Pool, provenance, residency::CpuLocal};
