@@ -21,17 +21,16 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::access::{
+    CHASES, GIB, Pattern, READS, indexed_gib, one_gib, random_chase, random_reads,
+};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use common::access::{CHASES, GIB, READS, indexed_gib, one_gib, random_chase, random_reads};
 use umrf::PoolBuilder;
 use umrf::backing::HugePageMode;
 use umrf::residency::{CpuLocal, Hugepage, Residency};
 
 const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
-
-/// An access pattern: reads over the buffer, advancing the seed; returns something to keep.
-type Pattern = fn(&[u64], &mut u64) -> u64;
 
 /// Both access patterns over one 1 GiB buffer of a pool built by `builder`.
 fn bench_access<R: Residency>(c: &mut Criterion, case: &str, builder: PoolBuilder<R>) {

@@ -105,7 +105,10 @@ fn count(events: &[Event<'_>], kind: EventKind) -> u64 {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
+#[cfg_attr(
+    miri,
+    ignore = "writes a JSON-lines file; Miri's isolation has no file system"
+)]
 fn a_multi_threaded_log_replays_with_one_owner_per_block_and_matches_the_stats() {
     let messages = if cfg!(miri) { 30 } else { 3000 };
     let run = multi_threaded_run(messages, 1 << 16);
@@ -154,7 +157,10 @@ fn a_multi_threaded_log_replays_with_one_owner_per_block_and_matches_the_stats()
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
+#[cfg_attr(
+    miri,
+    ignore = "writes a JSON-lines file; Miri's isolation has no file system"
+)]
 fn each_slot_ring_holds_what_its_slot_did() {
     let messages = if cfg!(miri) { 12 } else { 300 };
     let run = multi_threaded_run(messages, 1 << 14);
@@ -183,7 +189,10 @@ fn each_slot_ring_holds_what_its_slot_did() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
+#[cfg_attr(
+    miri,
+    ignore = "writes a JSON-lines file; Miri's isolation has no file system"
+)]
 fn every_json_line_has_exactly_the_documented_fields() {
     let run = multi_threaded_run(if cfg!(miri) { 6 } else { 60 }, 0);
     assert!(run.ring.is_empty(), "ring capacity 0: no ring");
@@ -246,7 +255,10 @@ fn same_block(a: &Event<'_>, b: &Event<'_>) -> bool {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
+#[cfg_attr(
+    miri,
+    ignore = "writes a JSON-lines file; Miri's isolation has no file system"
+)]
 fn corrupted_logs_are_caught() {
     let run = multi_threaded_run(if cfg!(miri) { 12 } else { 200 }, 0);
     let real = run.json;
@@ -350,7 +362,10 @@ fn corrupted_logs_are_caught() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "writes a JSON-lines file; Miri's isolation has no file system")]
+#[cfg_attr(
+    miri,
+    ignore = "writes a JSON-lines file; Miri's isolation has no file system"
+)]
 fn overwritten_rings_need_the_lenient_validator_and_the_json_log_does_not() {
     let run = multi_threaded_run(if cfg!(miri) { 40 } else { 2000 }, 32);
     let log = run.pool.ownership_log().unwrap();

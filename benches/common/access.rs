@@ -10,6 +10,9 @@ pub const READS: u64 = 1 << 16;
 /// Dependent reads per call of [`random_chase`].
 pub const CHASES: u64 = 1 << 14;
 
+/// An access pattern: reads over the buffer, advancing the seed; returns something to keep.
+pub type Pattern = fn(&[u64], &mut u64) -> u64;
+
 /// One slot of one 1 GiB block, for CPU 0.
 pub fn one_gib<R: Residency>() -> PoolBuilder<R> {
     Pool::<R>::builder()

@@ -16,7 +16,9 @@ use std::sync::Mutex;
 
 use umrf::residency::{CpuLocal, Hugepage, Residency};
 
-use crate::common::access::{CHASES, READS, indexed_gib, one_gib, random_chase, random_reads};
+use crate::common::access::{
+    CHASES, Pattern, READS, indexed_gib, one_gib, random_chase, random_reads,
+};
 use crate::measure::{Config, Contender, Row, measure, pin, timed};
 use crate::report::Comparison;
 
@@ -28,7 +30,9 @@ static BACKINGS: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
 
 /// A pool of one 1 GiB block of residency `R`, its block filled, or `None` (said on stderr)
 /// where this machine cannot build it.
-fn filled<R: Residency>(imp: &'static str) -> Option<(umrf::LocalPool<R>, umrf::SharedBuffer<u64, R>)> {
+fn filled<R: Residency>(
+    imp: &'static str,
+) -> Option<(umrf::LocalPool<R>, umrf::SharedBuffer<u64, R>)> {
     let pool = match one_gib::<R>().build() {
         Ok(pool) => pool,
         Err(e) => {
@@ -52,7 +56,7 @@ pub fn run(config: &Config) -> Vec<Row> {
     let huge_data = huge.as_ref().map(|(_, buf)| &buf[..]);
     let base_data = base.as_ref().map(|(_, buf)| &buf[..]);
     let mut rows = Vec::new();
-    let patterns: [(&str, u64, fn(&[u64], &mut u64) -> u64); 2] = [
+    let patterns: [(&str, u64, Pattern); 2] = [
         (CASES[0], READS, random_reads),
         (CASES[1], CHASES, random_chase),
     ];

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::Group;
 use crate::measure::{Config, Row};
 use crate::report::{Comparison, group_table, peer_definitions, ratio_table};
-use crate::Group;
 
 pub const BEGIN: &str = "<!-- compare:begin -->";
 pub const END: &str = "<!-- compare:end -->";
