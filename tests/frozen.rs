@@ -1,19 +1,13 @@
 //! Frozen blocks: single writer, many readers; the block goes home with the last reader, or
 //! becomes a buffer again when the last reader thaws it.
 
+mod common;
+
+use common::pool;
 use std::sync::Barrier;
 
 use umrf::residency::CpuLocal;
-use umrf::{BlockState, Capability, Frozen, Pool, Transferable, mailbox};
-
-fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder()
-        .block_size(4096)
-        .blocks_per_slot(blocks)
-        .slots(slots)
-        .build()
-        .unwrap()
-}
+use umrf::{BlockState, Capability, Frozen, Transferable, mailbox};
 
 fn assert_send_sync<T: Send + Sync>() {}
 fn assert_transferable<T: Transferable>() {}

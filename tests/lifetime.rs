@@ -1,17 +1,11 @@
 //! Buffers outlive every pool handle; blocks go home from any thread, whatever the order of
 //! drops; memory is released when the last block comes home.
 
-use umrf::residency::CpuLocal;
-use umrf::{Pool, SharedBuffer};
+mod common;
 
-fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder()
-        .block_size(4096)
-        .blocks_per_slot(blocks)
-        .slots(slots)
-        .build()
-        .unwrap()
-}
+use common::pool;
+use umrf::residency::CpuLocal;
+use umrf::SharedBuffer;
 
 /// Serialises the tests of this file: they read `/proc/self/maps` and expect an unmapped
 /// region to stay unmapped, which a test mapping memory on another thread could undo by

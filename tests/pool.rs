@@ -1,16 +1,10 @@
 //! Pool building, leasing, allocation errors, exhaustion, fallback, stats and block states.
 
+mod common;
+
+use common::pool;
 use umrf::residency::{CpuLocal, Hugepage};
 use umrf::{BlockState, Error, Exhaustion, Pool};
-
-fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder()
-        .block_size(4096)
-        .blocks_per_slot(blocks)
-        .slots(slots)
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn builder_rejects_every_bad_setting_with_a_reason() {

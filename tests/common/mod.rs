@@ -10,7 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use umrf::Pool;
+use umrf::residency::CpuLocal;
 use umrf::topology::Topology;
+
+/// A `CpuLocal` pool of 4 KiB blocks, `blocks` per slot, `slots` slots.
+pub fn pool(blocks: usize, slots: usize) -> Pool<CpuLocal> {
+    Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(blocks)
+        .slots(slots)
+        .build()
+        .unwrap()
+}
 
 /// The sysfs tarballs of `../shared/topologies`, by the folder each extracts to.
 pub const SYSFS_TARBALLS: [&str; 8] = [
