@@ -4,8 +4,8 @@
 mod common;
 
 use common::pool;
-use umrf::residency::CpuLocal;
 use umrf::SharedBuffer;
+use umrf::residency::CpuLocal;
 
 /// Serialises the tests of this file: they read `/proc/self/maps` and expect an unmapped
 /// region to stay unmapped, which a test mapping memory on another thread could undo by

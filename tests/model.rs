@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 use umrf::mailbox::{Receiver, Sender, TrySendError};
 use umrf::residency::CpuLocal;
 use umrf::{BlockState, Capability, Error, LocalPool, Pool, SharedBuffer};
@@ -141,6 +141,9 @@ impl Report {
         }
     }
 }
+
+/// The seed of the default run (`PROPTEST_RNG_SEED` overrides it).
+const DEFAULT_SEED: u64 = 0x756d_7266;
 
 /// Every kind of report: a run of the default size must have seen each.
 const ALL_KINDS: [&str; 20] = [
@@ -751,11 +754,19 @@ fn random_ownership_sequences_match_the_model() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_cases);
-    let config = Config {
+    let mut config = Config {
         cases,
         failure_persistence: None,
         ..Config::default()
     };
+    // A fixed seed by default, so CI runs the same cases every time and the coverage check
+    // below is a property of the generator, not of luck; `PROPTEST_RNG_SEED=<n>` explores
+    // other cases (and skips the coverage check, which holds for the default seed only).
+    let default_seed = matches!(config.rng_seed, RngSeed::Random);
+    if default_seed {
+        config.rng_seed = RngSeed::Fixed(DEFAULT_SEED);
+    }
+    eprintln!("model test: {cases} cases, seed {}", config.rng_seed);
     let seen = std::cell::RefCell::new(BTreeSet::new());
     TestRunner::new(config)
         .run(&case(max_steps), |(threads, blocks, steps)| {
@@ -765,7 +776,7 @@ fn random_ownership_sequences_match_the_model() {
         })
         .unwrap();
     // The generator reaches every outcome, slow paths included (not in the few cases of Miri).
-    if cases >= default_cases && !cfg!(miri) {
+    if default_seed && cases >= default_cases && !cfg!(miri) {
         let missing: Vec<_> = ALL_KINDS
             .iter()
             .filter(|kind| !seen.borrow().contains(*kind))
