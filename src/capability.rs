@@ -17,7 +17,7 @@ use crate::residency::Residency;
 /// Made only by [`SharedBuffer::into_capability`], which consumes the buffer. It is `Send` but
 /// not `Clone` or `Copy`, so exactly one thread can turn it back into a buffer, with
 /// [`accept`](Self::accept) on a lease of the same pool. Dropping it unaccepted returns the
-/// block home. Send it over a [`mailbox`](crate::mailbox).
+/// block home. Send it over a [`mailbox`](crate::mailbox()).
 ///
 /// ```
 /// use umrf::{mailbox, Capability, Pool, residency::CpuLocal};

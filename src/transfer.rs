@@ -13,7 +13,7 @@ use bytemuck::Pod;
 use crate::capability::Capability;
 use crate::residency::Residency;
 
-/// A value that may cross cores in a [`mailbox`](crate::mailbox) message: it carries ownership
+/// A value that may cross cores in a [`mailbox`](crate::mailbox()) message: it carries ownership
 /// or plain data, never shared mutable state (invariant I3).
 ///
 /// Implemented for [`Capability`], plain data (numbers, `bool`, `char`, `String`, `Duration`,
