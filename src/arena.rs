@@ -165,7 +165,8 @@ impl<R: Residency> Arena<R> {
         // (invariants 0 and 1: `align <= chunk_align`, so masking the offset aligns the
         // address), that no other allocation borrows (invariant 2) and that stay valid while
         // `&self` does (invariant 3); they are initialised and `T: Pod` accepts any bytes.
-        Ok(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) })
+        let slice = unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) };
+        Ok(slice)
     }
 
     /// Allocates `len` elements of `T`, all zero.
@@ -312,7 +313,8 @@ impl<R: Residency> Arena<R> {
         self.offset.set(offset);
         // SAFETY: `offset` <= the old offset <= `chunk_bytes` (invariant 1), so the result lies
         // in the current chunk or one past its end.
-        Some(unsafe { self.base.get().add(offset) })
+        let ptr = unsafe { self.base.get().add(offset) };
+        Some(ptr)
     }
 
     /// The slow path: move to the next chunk, which has room for any request that fits in a

@@ -112,7 +112,8 @@ impl<T: Pod, R: Residency> Capability<T, R> {
         };
         // SAFETY: the parts are this capability's (invariant 0), given up just now; `adopt`
         // returned a generation of a lease held by this thread on the home slot, or NOT_LOCAL.
-        Ok(unsafe { SharedBuffer::from_parts(this.ptr, this.len, block, local_gen) })
+        let buffer = unsafe { SharedBuffer::from_parts(this.ptr, this.len, block, local_gen) };
+        Ok(buffer)
     }
 
     /// Number of elements.

@@ -199,11 +199,13 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
         // This is the only handle (count 1, and a count never comes back from the stuck
         // range), so no other thread can clone it: the group ends here.
         let this = ManuallyDrop::new(self);
+        let (ptr, len, block) = (this.ptr, this.len, &this.block);
         // SAFETY: the parts are those of the frozen buffer (invariant 0) of the same T and R,
         // whose sole owner this handle is now, giving it up (it is not dropped); `adopt`
         // returned a generation of a lease of the home slot held by this thread (`lease` is
         // `!Send`), or NOT_LOCAL.
-        Ok(unsafe { SharedBuffer::arrive(this.ptr, this.len, &this.block, local_gen, owner) })
+        let buffer = unsafe { SharedBuffer::arrive(ptr, len, block, local_gen, owner) };
+        Ok(buffer)
     }
 
     /// The last reader gives the block up.

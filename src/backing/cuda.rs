@@ -82,8 +82,8 @@ unsafe fn register_loaded(base: NonNull<u8>, len: usize) -> Result<Registration,
     let device = result::device::get(0).map_err(fail("cuDeviceGet(0)"))?;
     // SAFETY: `device` is a valid device handle from cuDeviceGet; the retained context is
     // released by the registration's Drop, or below on failure.
-    let context =
-        unsafe { result::primary_ctx::retain(device) }.map_err(fail("cuDevicePrimaryCtxRetain"))?;
+    let retained = unsafe { result::primary_ctx::retain(device) };
+    let context = retained.map_err(fail("cuDevicePrimaryCtxRetain"))?;
     let call = || {
         // SAFETY: the caller's promise: a page-aligned read-write mapping of `len` bytes that
         // stays mapped while registered; the flags are valid registration flags.

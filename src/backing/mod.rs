@@ -162,7 +162,7 @@ fn obtain_heap(request: &RegionRequest<'_>) -> Result<Region, Error> {
     };
     // SAFETY: the heap stand-in of a reservation is zeroed, read-write memory of
     // `len + 2 * page` bytes, and `base..base + len` lies inside it (Reservation::new).
-    Ok(unsafe {
+    let region = unsafe {
         Region::new(
             reservation,
             base,
@@ -171,5 +171,6 @@ fn obtain_heap(request: &RegionRequest<'_>) -> Result<Region, Error> {
             #[cfg(feature = "cuda")]
             None,
         )
-    })
+    };
+    Ok(region)
 }

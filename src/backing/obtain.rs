@@ -46,7 +46,8 @@ pub(super) fn obtain(req: &RegionRequest<'_>) -> Result<Region, Error> {
     let registration = if locked {
         // SAFETY: the mapping is owned by `mapped.reservation`, which the Region keeps until
         // after the registration is dropped (Region invariant 3).
-        Some(unsafe { super::cuda::register(mapped.base, mapped.len) }?)
+        let registration = unsafe { super::cuda::register(mapped.base, mapped.len) }?;
+        Some(registration)
     } else {
         None
     };
@@ -278,7 +279,8 @@ fn apply_policy(
         NodePolicy::Bind { node } => (libc::MPOL_BIND, node),
     };
     // SAFETY: `mapped` owns this page-aligned range and nothing has touched it yet.
-    let Err(e) = (unsafe { os::bind(mapped.base, mapped.len, mode, node) }) else {
+    let bound = unsafe { os::bind(mapped.base, mapped.len, mode, node) };
+    let Err(e) = bound else {
         return Ok(plan.policy);
     };
     let refused = matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM));

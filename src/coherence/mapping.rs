@@ -151,10 +151,10 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
     /// # Ok::<(), umrf::Error>(())
     /// ```
     pub fn unmap(self) -> SharedBuffer<T, R> {
-        // SAFETY: invariant 0: the block's first `len` elements are in bounds, aligned and
+        let len = self.byte_len();
+        // SAFETY: invariant 0: the mapping's elements, `len` bytes, are in bounds and
         // initialised (a device writes bytes, and every byte pattern is a valid `T: Pod`).
-        let bytes =
-            unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.byte_len()) };
+        let bytes = unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), len) };
         self.coherence.for_cpu(D::KIND, bytes);
         self.block.restore(self.mark);
         let this = ManuallyDrop::new(self);

@@ -110,7 +110,8 @@ impl PoolInner {
             crate::provenance::unregister(pool);
             // SAFETY: invariant 0 and promise 2: every count is gone, so no slot, lease, handle
             // or block refers to the pool any more, and this is the only call that sees zero.
-            drop(unsafe { Box::from_raw(pool.as_ptr()) });
+            let inner = unsafe { Box::from_raw(pool.as_ptr()) };
+            drop(inner);
         }
     }
 

@@ -189,11 +189,17 @@ impl<R: Residency> LocalPool<R> {
                 None => return Err(exhausted_error(inner, self.lease.slot())),
             },
         };
+        let Taken {
+            slot,
+            block,
+            local_gen,
+        } = taken;
         // SAFETY: the block was handed to this lease, which owns it alone, from this pool or a
         // fallback pool, both of residency R (`Exhaustion::Fallback` takes a `Pool<R>`). The
         // check above proved `len` `T`s fit in a block of this pool, and the builder refused
         // fallback pools with smaller or less aligned blocks, so they fit there too.
-        Ok(unsafe { SharedBuffer::from_block(taken.slot, taken.block, len, taken.local_gen) })
+        let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
+        Ok(buffer)
     }
 
     /// Allocates a block for `len` elements of `T`, all zero.
