@@ -35,7 +35,7 @@ fn case(request: Request, strategy: Strategy, node: Option<u32>, rule: Rule) -> 
 
 fn check(name: &str, topo: &Topology, cases: &[Case]) {
     for (i, c) in cases.iter().enumerate() {
-        let d = decide(&c.request, topo);
+        let d = decide(&c.request, topo).unwrap_or_else(|e| panic!("{name}, row {i}: {e}"));
         assert_eq!(
             (d.strategy, d.node, d.rule),
             (c.strategy, c.node, c.rule),
@@ -46,14 +46,14 @@ fn check(name: &str, topo: &Topology, cases: &[Case]) {
 }
 
 /// The rows every topology shares, for a requester on `cpu` of node `home`.
-fn common_rows(multi_node: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Case> {
-    let big = if multi_node {
-        (Strategy::Numa { node: home }, Rule::MultiNode)
+fn common_rows(multi_socket: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Case> {
+    let big = if multi_socket {
+        (Strategy::Numa { node: home }, Rule::MultiSocket)
     } else {
         (Strategy::CpuLocal, Rule::Default)
     };
-    let big_unplaced = if multi_node {
-        (Strategy::Numa { node: first_node }, Rule::MultiNode)
+    let big_unplaced = if multi_socket {
+        (Strategy::Numa { node: first_node }, Rule::MultiSocket)
     } else {
         (Strategy::CpuLocal, Rule::Default)
     };
@@ -72,7 +72,7 @@ fn common_rows(multi_node: bool, cpu: u32, home: u32, first_node: u32) -> Vec<Ca
             Some(home),
             Rule::Default,
         ),
-        // Large: bound to the requester's node where there are several.
+        // Large: bound to the requester's node where there are several sockets.
         case(
             Request::new(64 * MIB).from_cpu(cpu),
             big.0,
@@ -144,10 +144,10 @@ fn real(name: &str, topo: Option<Topology>, cpu: u32, home: u32, extra: Vec<Case
     };
     assert_eq!(topo.node_of_cpu(cpu), Some(home), "{name}: CPU {cpu}");
     let first = topo.nodes().iter().find(|n| n.has_cpus()).unwrap().id();
-    let mut rows = common_rows(topo.is_numa(), cpu, home, first);
+    let mut rows = common_rows(topo.socket_count() > 1, cpu, home, first);
     rows.extend(extra);
     check(name, &topo, &rows);
-    let forced = decide(&Request::new(1).force(Strategy::Numa { node: 999 }), &topo);
+    let forced = decide(&Request::new(1).force(Strategy::Numa { node: 999 }), &topo).unwrap();
     assert!(forced.reason.contains("building will fail"), "{forced}");
 }
 
@@ -195,7 +195,7 @@ fn real_sysfs_topologies() {
             Request::new(4 * GIB).capacity_bound(true).from_cpu(5),
             Strategy::Numa { node: 0 },
             Some(0),
-            Rule::MultiNode,
+            Rule::MultiSocket,
         )],
     );
     if let Some(knl) = sysfs("64intel64-fakeKNL-SNC4-hybrid") {
@@ -267,9 +267,9 @@ fn every_real_topology_gets_a_decision_for_every_online_cpu() {
             return;
         };
         for cpu in topo.online_cpus().iter() {
-            let d = decide(&Request::new(256 * MIB).from_cpu(cpu), &topo);
+            let d = decide(&Request::new(256 * MIB).from_cpu(cpu), &topo).unwrap();
             match topo.node_of_cpu(cpu) {
-                Some(node) if topo.is_numa() => {
+                Some(node) if topo.socket_count() > 1 => {
                     assert_eq!(d.strategy, Strategy::Numa { node }, "{name} CPU {cpu}: {d}")
                 }
                 _ => assert_eq!(d.rule, Rule::Default, "{name} CPU {cpu}: {d}"),
@@ -330,21 +330,21 @@ fn synthetic_topologies() {
                     .from_cpu(6),
                 Strategy::Numa { node: 1 },
                 Some(1),
-                Rule::MultiNode,
+                Rule::MultiSocket,
             ),
             // Not asked: never CXL.
             case(
                 Request::new(8 * GIB).from_cpu(6),
                 Strategy::Numa { node: 1 },
                 Some(1),
-                Rule::MultiNode,
+                Rule::MultiSocket,
             ),
             // A requester on the memoryless CPU node: the nearest node with memory.
             case(
                 Request::new(8 * MIB).from_cpu(8),
                 Strategy::Numa { node: 0 },
                 Some(0),
-                Rule::MultiNode,
+                Rule::MultiSocket,
             ),
             // Forcing Cxl points at the nearest CXL node.
             case(
@@ -358,7 +358,8 @@ fn synthetic_topologies() {
     let aside = decide(
         &Request::new(8 * MIB).capacity_bound(true).from_cpu(0),
         &cxl,
-    );
+    )
+    .unwrap();
     assert!(aside.reason.contains("kept off CXL"), "{aside}");
 
     let single = Topology::builder()
@@ -383,7 +384,7 @@ fn synthetic_topologies() {
             ),
         ],
     );
-    let nowhere = decide(&Request::new(4096).from_cpu(99), &single);
+    let nowhere = decide(&Request::new(4096).from_cpu(99), &single).unwrap();
     assert_eq!((nowhere.strategy, nowhere.node), (Strategy::CpuLocal, None));
     assert!(nowhere.reason.contains("CPU 99"), "{nowhere}");
 }
@@ -393,7 +394,8 @@ fn decisions_print_their_strategy_rule_and_reason() {
     let d = decide(
         &Request::new(GIB).capacity_bound(true).from_cpu(0),
         &synthetic_cxl(),
-    );
+    )
+    .unwrap();
     let line = d.to_string();
     assert!(
         line.starts_with("cxl memory (node 2): capacity tier: "),
@@ -403,7 +405,7 @@ fn decisions_print_their_strategy_rule_and_reason() {
 
 fn decision(strategy: Strategy) -> Decision {
     let topo = Topology::detect().unwrap();
-    decide(&Request::new(4096).force(strategy), &topo)
+    decide(&Request::new(4096).force(strategy), &topo).unwrap()
 }
 
 fn build(decision: &Decision) -> Result<AnyPool, Error> {

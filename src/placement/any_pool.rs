@@ -56,7 +56,7 @@ impl AnyPool {
     /// ```
     /// use umrf::placement::{decide, AnyPool, Request};
     /// use umrf::topology::Topology;
-    /// let decision = decide(&Request::new(1 << 16), &Topology::detect()?);
+    /// let decision = decide(&Request::new(1 << 16), &Topology::detect()?)?;
     /// let pool = AnyPool::builder(&decision).block_size(4096).blocks_per_slot(16).slots(1).build()?;
     /// assert_eq!(pool.strategy(), decision.strategy);
     /// assert_eq!(pool.decision(), Some(&decision));
@@ -104,7 +104,7 @@ impl AnyPool {
     /// use umrf::placement::{decide, AnyPool, Request};
     /// use umrf::residency::{CpuLocal, Strategy};
     /// use umrf::topology::Topology;
-    /// let decision = decide(&Request::new(4096).force(Strategy::CpuLocal), &Topology::detect()?);
+    /// let decision = decide(&Request::new(4096).force(Strategy::CpuLocal), &Topology::detect()?)?;
     /// let any = AnyPool::builder(&decision).block_size(4096).blocks_per_slot(1).slots(1).build()?;
     /// let pool = any.try_into_typed::<CpuLocal>().expect("decided CpuLocal");
     /// let lease = pool.attach()?;
@@ -215,7 +215,7 @@ fn builtin_identity(strategy: Strategy) -> Identity {
 /// use umrf::placement::{decide, AnyPool, Request};
 /// use umrf::topology::Topology;
 /// let topo = Topology::detect()?;
-/// let decision = decide(&Request::new(1 << 20).from_cpu(0), &topo);
+/// let decision = decide(&Request::new(1 << 20).from_cpu(0), &topo)?;
 /// let pool = AnyPool::builder(&decision)
 ///     .name("scratch")
 ///     .block_size(1 << 16)

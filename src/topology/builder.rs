@@ -1,6 +1,8 @@
 //! [`TopologyBuilder`]: assembles and checks a [`Topology`].
 
-use super::{CpuSet, Distances, HugePagePool, MemoryTier, Node, Source, Topology, TopologyError};
+use super::{
+    CpuSet, Distances, HugePagePool, MemoryTier, Node, Package, Source, Topology, TopologyError,
+};
 
 /// Builds a [`Topology`] from parts, checking that they fit together.
 ///
@@ -37,6 +39,8 @@ pub struct TopologyBuilder {
     default_huge_page_size: Option<u64>,
     online_cpus: Option<CpuSet>,
     tiers: Vec<MemoryTier>,
+    packages: Vec<Package>,
+    warnings: Vec<String>,
     source: Source,
 }
 
@@ -64,6 +68,8 @@ impl TopologyBuilder {
             default_huge_page_size: None,
             online_cpus: None,
             tiers: Vec::new(),
+            packages: Vec::new(),
+            warnings: Vec::new(),
             source: Source::Synthetic,
         }
     }
@@ -185,6 +191,33 @@ impl TopologyBuilder {
         self
     }
 
+    /// Adds a processor package (socket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use umrf::topology::{CpuSet, Node, Package, Topology};
+    /// let t = Topology::builder()
+    ///     .node(Node::new(0, CpuSet::parse_list("0-3")?))
+    ///     .node(Node::new(1, CpuSet::parse_list("4-7")?))
+    ///     .package(Package::new(0, CpuSet::parse_list("0-3")?))
+    ///     .package(Package::new(1, CpuSet::parse_list("4-7")?))
+    ///     .build()?;
+    /// assert_eq!((t.socket_count(), t.package_of_node(1)), (2, Some(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn package(mut self, package: Package) -> Self {
+        self.packages.push(package);
+        self
+    }
+
+    /// Records something questionable the reader found
+    /// ([`Topology::warnings`]).
+    pub(crate) fn warning(mut self, warning: String) -> Self {
+        self.warnings.push(warning);
+        self
+    }
+
     /// Sets the source (the readers use this; the default is
     /// [`Source::Synthetic`]).
     pub(crate) fn source(mut self, source: Source) -> Self {
@@ -231,8 +264,9 @@ impl TopologyBuilder {
     /// repeats, the distance matrix is known but does not cover exactly the
     /// node ids, a huge page size is zero or repeats, a per-node huge-page
     /// entry or a tier names a missing node, a node sits in two tiers, a
-    /// tier id repeats, or a node's own [`Node::tier`] differs from the tier
-    /// that lists it. A node whose tier no [`MemoryTier`] lists is added to
+    /// tier id repeats, a node's own [`Node::tier`] differs from the tier
+    /// that lists it, two nodes or two packages share a CPU, or a package id
+    /// repeats. A node whose tier no [`MemoryTier`] lists is added to
     /// that tier, and a node listed by a tier gets it as its
     /// [`Node::tier`].
     ///
@@ -254,6 +288,18 @@ impl TopologyBuilder {
         self.nodes.sort_by_key(Node::id);
         if let Some(w) = self.nodes.windows(2).find(|w| w[0].id() == w[1].id()) {
             return bad(format!("node {} appears twice", w[0].id()));
+        }
+        if let Some((a, b, cpu)) = shared_cpu(self.nodes.iter().map(|n| (n.id(), n.cpus()))) {
+            return bad(format!(
+                "nodes {a} and {b} both list CPU {cpu}; Linux gives each CPU to one node"
+            ));
+        }
+        self.packages.sort_by_key(Package::id);
+        if let Some(w) = self.packages.windows(2).find(|w| w[0].id() == w[1].id()) {
+            return bad(format!("package {} appears twice", w[0].id()));
+        }
+        if let Some((a, b, cpu)) = shared_cpu(self.packages.iter().map(|p| (p.id(), p.cpus()))) {
+            return bad(format!("packages {a} and {b} both list CPU {cpu}"));
         }
         let ids: Vec<u32> = self.nodes.iter().map(Node::id).collect();
         if self.distances.is_known() && self.distances.node_ids() != ids.as_slice() {
@@ -311,7 +357,20 @@ impl TopologyBuilder {
             default_huge_page_size: self.default_huge_page_size,
             online_cpus,
             tiers: self.tiers,
+            packages: self.packages,
+            warnings: self.warnings,
             source: self.source,
         })
     }
+}
+
+/// The first CPU two of `sets` share, with the ids of both.
+fn shared_cpu<'a>(sets: impl Iterator<Item = (u32, &'a CpuSet)>) -> Option<(u32, u32, u32)> {
+    let sets: Vec<(u32, &CpuSet)> = sets.collect();
+    sets.iter().enumerate().find_map(|(i, &(a, cpus))| {
+        sets[i + 1..].iter().find_map(|&(b, other)| {
+            let common = cpus.intersection(other);
+            common.first().map(|cpu| (a, b, cpu))
+        })
+    })
 }

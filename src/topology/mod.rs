@@ -32,13 +32,16 @@ mod error;
 mod hwloc;
 mod live;
 mod node;
+mod package;
 mod pools;
 mod rooted;
 mod source;
 mod sysfs;
+mod sysfs_checks;
 mod sysfs_cues;
 mod sysfs_files;
 mod sysfs_hugepages;
+mod sysfs_packages;
 
 pub use builder::TopologyBuilder;
 pub use classify::{Classification, KindCue, MemoryKind};
@@ -46,6 +49,7 @@ pub use cpuset::CpuSet;
 pub use distances::Distances;
 pub use error::{CpuSetError, TopologyError};
 pub use node::Node;
+pub use package::Package;
 pub use pools::{HugePagePool, MemoryTier, NodeHugePages};
 pub use source::Source;
 
@@ -58,8 +62,10 @@ pub use source::Source;
 /// 1. `distances` is unknown or covers exactly the node ids.
 /// 2. `huge_pages` is sorted by page size, sizes unique.
 /// 3. `tiers` is sorted by id and names only existing nodes.
+/// 4. `packages` is sorted by id, ids are unique, and no CPU is in two.
+/// 5. No CPU belongs to two nodes.
 ///
-/// The builder ([`TopologyBuilder::build`]) checks all four.
+/// The builder ([`TopologyBuilder::build`]) checks all six.
 ///
 /// # Examples
 ///
@@ -85,6 +91,8 @@ pub struct Topology {
     default_huge_page_size: Option<u64>,
     online_cpus: CpuSet,
     tiers: Vec<MemoryTier>,
+    packages: Vec<Package>,
+    warnings: Vec<String>,
     source: Source,
 }
 
@@ -195,9 +203,11 @@ impl Topology {
         live::current_cpu()
     }
 
-    /// The node of [`Topology::current_cpu`] in this topology. Meaningful
-    /// only when the topology describes this machine
-    /// ([`Source::is_live`]).
+    /// The node of [`Topology::current_cpu`] in this topology; `None` when
+    /// the topology does not describe this machine ([`Source::is_live`] is
+    /// false: a sysfs copy under another root, hwloc with `HWLOC_FSROOT`, an
+    /// XML file, a synthetic topology), since the calling thread's CPU number
+    /// means nothing on another machine.
     ///
     /// # Examples
     ///
@@ -209,6 +219,9 @@ impl Topology {
     /// ```
     #[must_use]
     pub fn current_node(&self) -> Option<u32> {
+        if !self.source.is_live() {
+            return None;
+        }
         self.node_of_cpu(Self::current_cpu()?)
     }
 
@@ -433,6 +446,25 @@ impl Topology {
     #[must_use]
     pub fn source(&self) -> &Source {
         &self.source
+    }
+
+    /// What the reader found questionable but not impossible, one sentence
+    /// each, naming the file: an asymmetric distance matrix (ACPI allows one,
+    /// but it is rare and often a firmware bug), for example. Empty for a
+    /// clean read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use umrf::topology::Topology;
+    /// for warning in Topology::detect()?.warnings() {
+    ///     eprintln!("topology: {warning}");
+    /// }
+    /// # Ok::<(), umrf::topology::TopologyError>(())
+    /// ```
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Total memory of all nodes in bytes, if every node's is known.

@@ -32,6 +32,14 @@ pub enum Source {
     },
     /// hwloc's discovery of this machine.
     Hwloc,
+    /// hwloc's discovery pointed at another machine by hwloc's own
+    /// environment (`HWLOC_FSROOT`, `HWLOC_XMLFILE`, `HWLOC_SYNTHETIC`, …):
+    /// hwloc says the result is not this system.
+    HwlocElsewhere {
+        /// The setting that pointed it elsewhere (`HWLOC_FSROOT=/srv/dump`),
+        /// or what hwloc was told where no variable says.
+        setting: String,
+    },
     /// An hwloc XML file (v1 or v2 format).
     HwlocXml {
         /// The file.
@@ -43,7 +51,7 @@ pub enum Source {
 
 impl Source {
     /// Whether the topology describes the machine this process runs on
-    /// (sysfs at `/`, or hwloc's own discovery). Only then do
+    /// (sysfs at `/`, or hwloc's own discovery of this system). Only then do
     /// [`Topology::current_node`](super::Topology::current_node) and the base
     /// page size from `sysconf` mean anything.
     ///
@@ -53,13 +61,15 @@ impl Source {
     /// use umrf::topology::Source;
     /// assert!(Source::Hwloc.is_live());
     /// assert!(!Source::Synthetic.is_live());
+    /// let dump = Source::HwlocElsewhere { setting: "HWLOC_FSROOT=/srv/dump".into() };
+    /// assert!(!dump.is_live());
     /// ```
     #[must_use]
     pub fn is_live(&self) -> bool {
         match self {
             Self::Sysfs { root } | Self::SysfsSingleNodeFallback { root } => is_root_dir(root),
             Self::Hwloc => true,
-            Self::HwlocXml { .. } | Self::Synthetic => false,
+            Self::HwlocElsewhere { .. } | Self::HwlocXml { .. } | Self::Synthetic => false,
         }
     }
 
@@ -94,6 +104,7 @@ impl std::fmt::Display for Source {
                 with_slash(root)
             ),
             Self::Hwloc => f.write_str("hwloc"),
+            Self::HwlocElsewhere { setting } => write!(f, "hwloc, not this system ({setting})"),
             Self::HwlocXml { path } => write!(f, "hwloc XML {}", path.display()),
             Self::Synthetic => f.write_str("synthetic"),
         }

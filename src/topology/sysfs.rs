@@ -10,15 +10,17 @@ use super::live;
 use super::node::Node;
 use super::rooted::Rooted;
 use super::source::{Source, is_root_dir};
+use super::sysfs_checks::{check_cpus_disjoint, check_distances};
 use super::sysfs_cues::{Cues, read_cues};
 use super::sysfs_files::{Meminfo, numbered, parse_distance_row, parse_meminfo, smaps_page_size};
 use super::sysfs_hugepages::{HugeCounts, read_hugepage_dir, read_pools};
+use super::sysfs_packages::read_packages;
 use super::{Topology, TopologyBuilder};
 
 /// Where the kernel lists NUMA nodes.
 pub(crate) const NODE_DIR: &str = "sys/devices/system/node";
 /// Where the kernel lists CPUs.
-const CPU_DIR: &str = "sys/devices/system/cpu";
+pub(crate) const CPU_DIR: &str = "sys/devices/system/cpu";
 /// Hint for a tree that is not shaped like sysfs.
 const SYSFS_SHAPE: &str = "point the reader at a root holding the sys/ and proc/ trees of one \
                            machine, as the kernel writes them";
@@ -49,6 +51,8 @@ impl Topology {
     ///   `proc/meminfo` (`HugePages_Total`, `HugePages_Free`, `Hugepagesize`).
     /// - `sys/devices/system/cpu/online` (else the `cpuN` directories and their
     ///   `online` files) for the online CPUs.
+    /// - `sys/devices/system/cpu/cpuN/topology/physical_package_id` for the
+    ///   packages (sockets).
     /// - `sys/devices/virtual/memory_tiering/memory_tierN/nodelist` for tiers.
     /// - `proc/driver/nvidia/gpus/*/numa_status` and `sys/bus/dax/devices/*`
     ///   as classification cues (see the `classify` module docs).
@@ -59,6 +63,9 @@ impl Topology {
     ///
     /// Symbolic links are resolved inside the root (see the `rooted` module).
     ///
+    /// An asymmetric distance matrix, which ACPI allows, is kept and
+    /// reported in [`Topology::warnings`].
+    ///
     /// # Errors
     ///
     /// - [`TopologyError::Io`] if `root` is not a readable directory, or a
@@ -67,7 +74,10 @@ impl Topology {
     ///   not parse;
     /// - [`TopologyError::Malformed`] for a file not in the kernel's format,
     ///   a node listed online without a directory, a node without any CPU
-    ///   file, or distance rows that do not match the nodes;
+    ///   file, distance rows that do not match the nodes, data no kernel
+    ///   writes (a node's distance to itself other than 10, another node at
+    ///   10 or less, two nodes listing the same CPU), or parts that do not
+    ///   fit together; each names the file or directory it came from;
     /// - [`TopologyError::SymlinkLoop`] for a symlink loop in the tree.
     ///
     /// # Examples
@@ -88,6 +98,8 @@ impl Topology {
 struct RawNode {
     id: u32,
     cpus: CpuSet,
+    /// The file `cpus` came from (`cpulist` or `cpumap`).
+    cpus_file: std::path::PathBuf,
     meminfo: Meminfo,
     distance: Option<Vec<u32>>,
     huge: Vec<HugeCounts>,
@@ -128,10 +140,20 @@ fn read(root: &Path) -> Result<Topology, TopologyError> {
     for pool in read_pools(&fs, &per_node, meminfo)? {
         builder = builder.huge_pages(pool);
     }
-    builder = builder.distances(distances(&fs, &nodes)?);
+    let ids: Vec<u32> = nodes.iter().map(|n| n.id).collect();
+    let cpu_sets: Vec<&CpuSet> = nodes.iter().map(|n| &n.cpus).collect();
+    let cpu_files: Vec<_> = nodes.iter().map(|n| n.cpus_file.clone()).collect();
+    check_cpus_disjoint(&ids, &cpu_sets, &cpu_files)?;
+    let (matrix, warnings) = distances(&fs, &nodes)?;
+    builder = builder.distances(matrix);
+    for warning in warnings {
+        builder = builder.warning(warning);
+    }
+    for package in read_packages(&fs)? {
+        builder = builder.package(package);
+    }
     let all_cpus = nodes.iter().fold(CpuSet::new(), |a, n| a.union(&n.cpus));
     builder = builder.online_cpus(online.unwrap_or(all_cpus));
-    let ids: Vec<u32> = nodes.iter().map(|n| n.id).collect();
     let cues = read_cues(&fs, &ids)?;
     for tier in &cues.tiers {
         builder = builder.tier(tier.clone());
@@ -144,6 +166,18 @@ fn read(root: &Path) -> Result<Topology, TopologyError> {
             root: root.to_path_buf(),
         })
         .build()
+        .map_err(|e| in_tree(&fs, e))
+}
+
+/// A builder error about data read under `fs`, restated as one about the
+/// tree it came from.
+fn in_tree(fs: &Rooted, error: TopologyError) -> TopologyError {
+    match error {
+        TopologyError::Inconsistent { what } => {
+            TopologyError::malformed(fs.shown(NODE_DIR), what, SYSFS_SHAPE)
+        }
+        other => other,
+    }
 }
 
 /// Builds the model nodes from what was read, classifying each.
@@ -222,6 +256,7 @@ fn fallback(
             root: fs.root().to_path_buf(),
         })
         .build()
+        .map_err(|e| in_tree(fs, e))
 }
 
 /// Reads and parses a meminfo file, if present.
@@ -299,8 +334,9 @@ fn read_node(fs: &Rooted, id: u32) -> Result<RawNode, TopologyError> {
             SYSFS_SHAPE,
         ));
     }
-    let cpus = match read_list(fs, &format!("{dir}/cpulist"))? {
-        Some(set) => set,
+    let list = format!("{dir}/cpulist");
+    let (cpus, cpus_file) = match read_list(fs, &list)? {
+        Some(set) => (set, fs.shown(&list)),
         None => {
             let rel = format!("{dir}/cpumap");
             let text = fs.read(&rel)?.ok_or_else(|| {
@@ -310,10 +346,11 @@ fn read_node(fs: &Rooted, id: u32) -> Result<RawNode, TopologyError> {
                     SYSFS_SHAPE,
                 )
             })?;
-            CpuSet::parse_mask(&text).map_err(|source| TopologyError::CpuSet {
+            let set = CpuSet::parse_mask(&text).map_err(|source| TopologyError::CpuSet {
                 path: fs.shown(&rel),
                 source,
-            })?
+            })?;
+            (set, fs.shown(&rel))
         }
     };
     let meminfo = read_meminfo(fs, &format!("{dir}/meminfo"))?.unwrap_or_default();
@@ -338,6 +375,7 @@ fn read_node(fs: &Rooted, id: u32) -> Result<RawNode, TopologyError> {
     Ok(RawNode {
         id,
         cpus,
+        cpus_file,
         meminfo,
         distance,
         huge,
@@ -345,16 +383,19 @@ fn read_node(fs: &Rooted, id: u32) -> Result<RawNode, TopologyError> {
     })
 }
 
-/// The distance matrix from the nodes' rows: unknown if no node has a
-/// `distance` file; an error if only some do or a row has the wrong length.
-fn distances(fs: &Rooted, nodes: &[RawNode]) -> Result<Distances, TopologyError> {
+/// The distance matrix from the nodes' rows, and the warnings about it:
+/// unknown if no node has a `distance` file; an error if only some do, a
+/// row has the wrong length, or a value is impossible (`sysfs_checks`).
+fn distances(fs: &Rooted, nodes: &[RawNode]) -> Result<(Distances, Vec<String>), TopologyError> {
     if nodes.iter().all(|n| n.distance.is_none()) {
-        return Ok(Distances::unknown());
+        return Ok((Distances::unknown(), Vec::new()));
     }
+    let mut files = Vec::with_capacity(nodes.len());
     let ids: Vec<u32> = nodes.iter().map(|n| n.id).collect();
     let mut rows = Vec::with_capacity(nodes.len());
     for node in nodes {
         let path = fs.shown(&format!("{NODE_DIR}/node{}/distance", node.id));
+        files.push(path.clone());
         let Some(row) = &node.distance else {
             return Err(TopologyError::malformed(
                 path,
@@ -376,5 +417,7 @@ fn distances(fs: &Rooted, nodes: &[RawNode]) -> Result<Distances, TopologyError>
         }
         rows.push(row.clone());
     }
-    Distances::from_rows(ids, rows)
+    let warnings = check_distances(&ids, &rows, &files)?;
+    let matrix = Distances::from_rows(ids, rows).map_err(|e| in_tree(fs, e))?;
+    Ok((matrix, warnings))
 }

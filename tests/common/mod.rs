@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a subset
 
+pub mod fake_sysfs;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
