@@ -305,3 +305,36 @@ fn malformed_xml_is_a_clear_error() {
     let _ = std::fs::remove_file(&nul);
     assert!(matches!(err, TopologyError::Hwloc { .. }), "{err:?}");
 }
+
+/// A file exported inside a cgroup that allows only package 0 (PUs 0-3) and node 0: the
+/// sysfs reader and `from_hwloc` keep disallowed CPUs and nodes, so the XML reader does too.
+#[test]
+fn disallowed_cpus_and_nodes_are_kept() {
+    let packages = [
+        Package {
+            pus: 0..4,
+            nodes: vec![numa(0, 8, None, None)],
+        },
+        Package {
+            pus: 4..8,
+            nodes: vec![numa(1, 8, None, None)],
+        },
+    ];
+    let all = machine(&packages, &[], &[&[10, 21], &[21, 10]]);
+    let whole = r#"allowed_cpuset="0x000000ff" allowed_nodeset="0x00000003""#;
+    assert!(all.contains(whole), "{all}");
+    let restricted = all.replace(
+        whole,
+        r#"allowed_cpuset="0x0000000f" allowed_nodeset="0x00000001""#,
+    );
+    for (tag, xml) in [("allowed-all", &all), ("allowed-half", &restricted)] {
+        let topo = load(tag, xml);
+        let ids: Vec<u32> = topo.nodes().iter().map(|n| n.id()).collect();
+        assert_eq!(ids, [0, 1], "{tag}");
+        assert_eq!(topo.online_cpus().to_string(), "0-7", "{tag}");
+        assert_eq!(topo.node(1).unwrap().cpus().to_string(), "4-7", "{tag}");
+        assert_eq!(topo.distance(0, 1), Some(21), "{tag}");
+        let packages: Vec<u32> = topo.packages().iter().map(|p| p.id()).collect();
+        assert_eq!(packages, [0, 1], "{tag}");
+    }
+}

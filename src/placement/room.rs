@@ -16,17 +16,20 @@ pub(super) fn fits(node: &Node, bytes: usize) -> bool {
     backing::has_memory(node) && room(node).is_none_or(|r| r >= bytes as u64)
 }
 
-/// The nodes satisfying `wanted`, nearest to `home` first (`home` itself first; unknown
-/// distances last, ties by id).
+/// The nodes satisfying `wanted`, nearest to `home` first: `home` itself, then by distance
+/// (unknown distances last), then the nodes whose local CPUs include `home`'s (a memory-only
+/// node attached next to it, where the source has no distances), then by id.
 pub(super) fn by_distance<'t>(
     topology: &'t Topology,
     home: Option<u32>,
     wanted: impl Fn(&Node) -> bool,
 ) -> Vec<&'t Node> {
+    let home_cpus = home.and_then(|h| topology.node(h)).map(Node::cpus);
     let mut nodes: Vec<&Node> = topology.nodes().iter().filter(|n| wanted(n)).collect();
     nodes.sort_by_key(|n| {
         let d = home.and_then(|h| topology.distance(h, n.id()));
-        (Some(n.id()) != home, d.unwrap_or(u32::MAX), n.id())
+        let local = home_cpus.is_some_and(|c| !c.is_empty() && c.is_subset(n.local_cpus()));
+        (Some(n.id()) != home, d.unwrap_or(u32::MAX), !local, n.id())
     });
     nodes
 }

@@ -15,8 +15,9 @@ use hwlocality::object::types::ObjectType;
 use hwlocality::topology::builder::BuildFlags;
 
 use super::classify::{MemoryKind, classify_hwloc, kind_of_hwloc_subtype};
+use super::hwloc_gpu::{FSROOT_VAR, fs_root, restore_hidden_gpu_nodes};
 use super::{
-    CpuSet, Distances, HugePagePool, Node, NodeHugePages, Source, Topology, TopologyError,
+    CpuSet, Distances, HugePagePool, Node, NodeHugePages, Package, Source, Topology, TopologyError,
 };
 
 /// Largest XML file accepted (the biggest real exports are a few MiB).
@@ -29,11 +30,26 @@ const XML_HINT: &str = "check that the file is an hwloc v1 or v2 XML export (`ls
 
 impl Topology {
     /// This machine as hwloc sees it (including CPUs and nodes outside this
-    /// process's cgroup, as sysfs does).
+    /// process's cgroup, as sysfs does), or the machine hwloc's environment
+    /// points it at (`HWLOC_FSROOT`, `HWLOC_XMLFILE`, …): then hwloc says the
+    /// result is not this system and the source is
+    /// [`Source::HwlocElsewhere`], so nothing uses the calling thread's CPU as
+    /// a CPU of that machine.
+    ///
+    /// **NVIDIA GPU memory nodes.** hwloc 2.x hides them unless
+    /// `HWLOC_KEEP_NVIDIA_GPU_NUMA_NODES` is set, and has no topology flag for
+    /// it. Where the variable is unset, the nodes hwloc hid are added back
+    /// from the sysfs tree it read (with their sysfs memory sizes, and the
+    /// sysfs distance matrix, which covers them), and
+    /// [`Topology::warnings`] says so, so this reader and
+    /// [`Topology::from_sysfs`] agree on the nodes. With the variable set,
+    /// hwloc's own answer stands.
     ///
     /// # Mapping
     ///
     /// Mapping:
+    /// - each `Package` object becomes a [`Package`] (`os_index` → id, else
+    ///   its logical index);
     /// - each `NUMANode` object becomes a [`Node`]: `os_index` → id,
     ///   `local_memory` → total memory (free memory is unknown), `MemoryTier`
     ///   info → tier, subtype / `Type` info → kind (see the `classify` module);
@@ -60,7 +76,8 @@ impl Topology {
     /// # Errors
     ///
     /// [`TopologyError::Hwloc`] if hwloc fails, or reports a node without an
-    /// OS index or an infinite cpuset.
+    /// OS index or an infinite cpuset; as [`Topology::from_sysfs`] where
+    /// hidden GPU nodes have to be read from sysfs.
     ///
     /// # Examples
     ///
@@ -80,11 +97,31 @@ impl Topology {
             .map_err(|e| fail(format!("cannot set build flags: {e}")))?
             .build()
             .map_err(|e| fail(format!("topology discovery failed: {e}")))?;
-        convert(&topo, Source::Hwloc)
+        let source = if topo.is_this_system() {
+            Source::Hwloc
+        } else {
+            Source::HwlocElsewhere {
+                setting: elsewhere_setting(),
+            }
+        };
+        let root = match source {
+            Source::Hwloc => std::path::PathBuf::from("/"),
+            _ => fs_root(),
+        };
+        let linux = std::env::var_os("HWLOC_XMLFILE").is_none()
+            && std::env::var_os("HWLOC_SYNTHETIC").is_none();
+        let topology = convert(&topo, source)?;
+        if linux {
+            restore_hidden_gpu_nodes(topology, &root)
+        } else {
+            Ok(topology)
+        }
     }
 
     /// Loads an hwloc XML file (v2, or v1 which hwloc 2 imports), mapped
-    /// as [`Topology::from_hwloc`] describes.
+    /// as [`Topology::from_hwloc`] describes. CPUs and nodes the file marks
+    /// disallowed (outside the cgroup it was exported in) are kept, as the
+    /// sysfs reader and [`Topology::from_hwloc`] keep them.
     ///
     /// # Errors
     ///
@@ -124,6 +161,8 @@ impl Topology {
             hint: XML_HINT,
         };
         let topo = HwTopology::builder()
+            .with_flags(BuildFlags::INCLUDE_DISALLOWED)
+            .map_err(|e| fail(format!("cannot set build flags: {e}")))?
             .from_xml(&xml)
             .map_err(|e| fail(format!("{}: {e}", path.display())))?
             .build()
@@ -140,6 +179,22 @@ impl Topology {
             },
         )
     }
+}
+
+/// What pointed hwloc's discovery away from this system, for
+/// [`Source::HwlocElsewhere`].
+fn elsewhere_setting() -> String {
+    for var in [
+        FSROOT_VAR,
+        "HWLOC_XMLFILE",
+        "HWLOC_SYNTHETIC",
+        "HWLOC_COMPONENTS",
+    ] {
+        if let Some(value) = std::env::var_os(var) {
+            return format!("{var}={}", value.to_string_lossy());
+        }
+    }
+    "hwloc reports that the topology is not this system".to_owned()
 }
 
 /// One NUMA node as hwloc describes it.
@@ -217,6 +272,18 @@ fn convert(topo: &HwTopology, source: Source) -> Result<Topology, TopologyError>
             HugePagePool::with_node,
         );
         builder = builder.huge_pages(pool);
+    }
+    for package in topo.objects_with_type(ObjectType::Package) {
+        let id = package
+            .os_index()
+            .unwrap_or(package.logical_index())
+            .try_into()
+            .map_err(|_| fail("a package has an OS index over 32 bits".into()))?;
+        let cpus = match package.cpuset() {
+            Some(set) => to_cpuset(set).map_err(|w| fail(format!("package {id}: {w}")))?,
+            None => CpuSet::new(),
+        };
+        builder = builder.package(Package::new(id, cpus));
     }
     let online = to_cpuset(topo.cpuset()).map_err(|w| fail(format!("topology cpuset: {w}")))?;
     let ids: Vec<u32> = raw.iter().map(|n| n.id).collect();

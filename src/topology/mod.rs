@@ -30,6 +30,8 @@ mod distances;
 mod error;
 #[cfg(feature = "hwloc")]
 mod hwloc;
+#[cfg(feature = "hwloc")]
+mod hwloc_gpu;
 mod live;
 mod node;
 mod package;
