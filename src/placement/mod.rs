@@ -309,25 +309,24 @@ pub fn decide(request: &Request, topology: &Topology) -> Result<Decision, Placem
         let Some(node) = first_fitting(&with_cpus, bytes) else {
             return spread_or_fail(request, &with_cpus, &from, &aside);
         };
-        let detour = match home.and_then(|h| topology.node(h)) {
-            Some(h) if h.id() != node && !backing::has_memory(h) => {
-                format!(
-                    "; node {} has no memory, node {node} is the nearest that has room",
-                    h.id()
-                )
-            }
-            Some(h) if h.id() != node => format!(
-                "; {} has too little room, node {node} is the nearest with room",
+        let place = match home.and_then(|h| topology.node(h)) {
+            Some(h) if h.id() == node => format!(", the memory of {from}"),
+            Some(h) if !backing::has_memory(h) => format!(
+                ", near {from}: node {} has no memory, node {node} is the nearest that has room",
+                h.id()
+            ),
+            Some(h) => format!(
+                ", near {from}: {} has too little room, node {node} is the nearest with room",
                 describe(h)
             ),
-            _ => String::new(),
+            None => format!(", for {from}"),
         };
         return Ok(decision(
             Strategy::Numa { node },
             Some(node),
             Rule::MultiSocket,
             format!(
-                "{sockets} sockets and {}, over {}: bound to node {node}, the memory of {from}, for {} use{detour}{aside}",
+                "{sockets} sockets and {}, over {}: bound to node {node}{place}; for {} use{aside}",
                 size(bytes as u64),
                 size(NUMA_MIN_BYTES as u64),
                 request.reach
