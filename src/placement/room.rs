@@ -19,11 +19,11 @@ pub(super) fn fits(node: &Node, bytes: usize) -> bool {
 /// The nodes satisfying `wanted`, nearest to `home` first: `home` itself, then by distance
 /// (unknown distances last), then the nodes whose local CPUs include `home`'s (a memory-only
 /// node attached next to it, where the source has no distances), then by id.
-pub(super) fn by_distance<'t>(
-    topology: &'t Topology,
+pub(super) fn by_distance(
+    topology: &Topology,
     home: Option<u32>,
     wanted: impl Fn(&Node) -> bool,
-) -> Vec<&'t Node> {
+) -> Vec<&Node> {
     let home_cpus = home.and_then(|h| topology.node(h)).map(Node::cpus);
     let mut nodes: Vec<&Node> = topology.nodes().iter().filter(|n| wanted(n)).collect();
     nodes.sort_by_key(|n| {
@@ -57,7 +57,7 @@ pub(super) fn size(bytes: u64) -> String {
         return format!("{bytes} bytes");
     }
     let scale = 1u64 << (10 * unit);
-    if bytes % scale == 0 {
+    if bytes.is_multiple_of(scale) {
         format!("{} {}", bytes / scale, UNITS[unit])
     } else {
         // Display only: the precision lost converting to f64 is far below one decimal.
