@@ -211,7 +211,12 @@ fn convert(topo: &HwTopology, source: Source) -> Result<Topology, TopologyError>
         Source::HwlocXml { .. } => XML_HINT,
         _ => HWLOC_HINT,
     };
-    let fail = move |what: String| TopologyError::Hwloc { what, hint };
+    // Every message names what was read: "hwloc XML <path>: …", "hwloc: …".
+    let origin = source.to_string();
+    let fail = move |what: String| TopologyError::Hwloc {
+        what: format!("{origin}: {what}"),
+        hint,
+    };
     let mut raw = Vec::new();
     for object in topo.objects_with_type(ObjectType::NUMANode) {
         let id = object
@@ -289,8 +294,12 @@ fn convert(topo: &HwTopology, source: Source) -> Result<Topology, TopologyError>
     let ids: Vec<u32> = raw.iter().map(|n| n.id).collect();
     builder
         .online_cpus(online)
-        .distances(distances(topo, &ids).map_err(fail)?)
+        .distances(distances(topo, &ids).map_err(&fail)?)
         .build()
+        .map_err(|e| match e {
+            TopologyError::Inconsistent { what } => fail(what),
+            other => other,
+        })
 }
 
 /// Which nodes own their cpuset (module docs).
