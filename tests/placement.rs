@@ -252,12 +252,21 @@ fn real_hwloc_topologies() {
         2,
         0,
         vec![case(
-            Request::new(4 * GIB).capacity_bound(true).from_cpu(2),
+            Request::new(2 * GIB).capacity_bound(true).from_cpu(2),
             Strategy::CpuLocal,
             Some(0),
             Rule::Default,
         )],
     );
+    // More than the VM's 2.85 GiB: no node has room, whatever the rule.
+    if let Some(qemu) = hwloc_xml("cxlmem+dax.v2.xml") {
+        let err = decide(&Request::new(4 * GIB).capacity_bound(true), &qemu).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the largest is node 0 with 2.9 GiB, the only node with CPUs"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

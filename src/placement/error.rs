@@ -58,8 +58,10 @@ impl fmt::Display for PlacementError {
             Some(node) => write!(f, "the largest is node {node} with {}", size(*largest_room))?,
             None => f.write_str("no node reports its memory")?,
         }
-        if let Some(total) = total_room {
-            write!(f, ", {} across the {nodes} nodes with CPUs", size(*total))?;
+        match (total_room, nodes) {
+            (Some(_), 1) => f.write_str(", the only node with CPUs")?,
+            (Some(total), _) => write!(f, ", {} across the {nodes} nodes with CPUs", size(*total))?,
+            (None, _) => {}
         }
         match total_room {
             Some(total) if *total >= wanted && !spread_allowed => write!(
