@@ -337,3 +337,43 @@ fn preference_table_on_real_hwloc_files() {
         "{d}"
     );
 }
+
+#[test]
+fn a_memoryless_cpu_node_binds_to_the_nearest_dram_not_to_nearer_cxl() {
+    // Two sockets; node 3 has CPUs but no memory, and the CXL node is nearer to it than DRAM.
+    let cpus = |s| CpuSet::parse_list(s).unwrap();
+    let topo = Topology::builder()
+        .node(Node::new(0, cpus("0-3")).with_memory(Some(64 << 30), None))
+        .node(Node::new(1, cpus("4-7")).with_memory(Some(64 << 30), None))
+        .node(
+            Node::new(2, CpuSet::new())
+                .with_kind(MemoryKind::Cxl)
+                .with_memory(Some(256 << 30), None),
+        )
+        .node(Node::new(3, cpus("8-9")).with_memory(Some(0), Some(0)))
+        .distances(
+            Distances::from_rows(
+                vec![0, 1, 2, 3],
+                vec![
+                    vec![10, 21, 14, 20],
+                    vec![21, 10, 24, 21],
+                    vec![14, 24, 10, 12],
+                    vec![20, 21, 12, 10],
+                ],
+            )
+            .unwrap(),
+        )
+        .package(Package::new(0, cpus("0-3,8-9")))
+        .package(Package::new(1, cpus("4-7")))
+        .build()
+        .unwrap();
+    let d = ok(&Request::new(64 * MIB).from_cpu(8), &topo);
+    assert_eq!(
+        outcome(&d),
+        (Strategy::Numa { node: 0 }, Some(0), Rule::MultiSocket)
+    );
+    assert!(d.reason.contains("node 3 has no memory"), "{d}");
+    // Asked for capacity, the CXL node is the answer.
+    let d = ok(&Request::new(GIB).capacity_bound(true).from_cpu(8), &topo);
+    assert_eq!(outcome(&d), (Strategy::Cxl, Some(2), Rule::CapacityTier));
+}
