@@ -230,3 +230,12 @@ impl<T: Pod, R: Residency> fmt::Display for AcceptError<T, R> {
 }
 
 impl<T: Pod, R: Residency> std::error::Error for AcceptError<T, R> {}
+
+// SAFETY: through `&AcceptError` nothing reaches the capability but its `Debug`, which reads
+// the length, the element and residency names, and the home slot's index: values fixed when
+// the slot was made, in a slot kept alive while the block is out (BlockRef invariant 0), and
+// never written while the capability exists. The data is not read (Capability invariant 1: no
+// access in flight). Sharing the error therefore shares no mutable state; the capability
+// itself is reached only by value, through `into_inner(self)`. Bounded like `Send` on the
+// elements, which may be read once the capability is accepted on another thread.
+unsafe impl<T: Pod + Send + Sync, R: Residency> Sync for AcceptError<T, R> {}

@@ -102,7 +102,7 @@ pub use arena::Arena;
 pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
-pub use frozen::Frozen;
+pub use frozen::{Frozen, ThawError, ThawErrorKind};
 pub use mailbox::{mailbox, try_mailbox};
 pub use placement::AnyPool;
 pub use pool::{

@@ -611,3 +611,23 @@ fn frozen_groups_and_device_mappings_replay_with_one_owner_per_block() {
     let summary = validate(events).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((summary.events, summary.outstanding), (9, 0));
 }
+
+#[test]
+fn dropping_the_pool_flushes_its_sinks() {
+    let sink = Arc::new(JsonLines::new(Vec::new()));
+    let pool = observe_support::builder("flush-on-drop", 64, 2, 1)
+        .log_ownership(LogConfig::new().sink(sink.clone()))
+        .build()
+        .unwrap();
+    let lease = pool.attach().unwrap();
+    drop(lease.alloc::<u8>(1).unwrap());
+    assert!(
+        sink.with_writer(|bytes| bytes.is_empty()),
+        "buffered until a flush"
+    );
+    drop((lease, pool));
+    // No explicit flush: the pool's last handle flushed the sink, which this test still holds.
+    let events = read_json_lines(&sink.with_writer(|bytes| bytes.clone())[..]).unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.event).collect();
+    assert_eq!(kinds, [EventKind::Allocate, EventKind::FreedLocal]);
+}

@@ -118,7 +118,7 @@ impl PoolLog {
     }
 
     /// Flushes every sink; the first error, after trying them all.
-    fn flush(&self) -> io::Result<()> {
+    pub(crate) fn flush(&self) -> io::Result<()> {
         let mut first = Ok(());
         for sink in &self.sinks {
             let result = sink.flush();
