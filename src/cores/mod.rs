@@ -352,8 +352,14 @@ impl<M: Transferable, T: Send + 'static> Workers<M, T> {
     }
 }
 
+/// Dropping the workers closes every mailbox *for all senders*, clones included, then waits
+/// for each worker: a clone of a sender kept elsewhere cannot keep the drop waiting. (Use
+/// [`join`](Workers::join) to let such clones keep feeding the workers until they are gone.)
 impl<M: Transferable, T: Send + 'static> Drop for Workers<M, T> {
     fn drop(&mut self) {
+        for sender in self.senders() {
+            sender.close_for_all();
+        }
         self.close();
         for worker in &mut self.workers {
             if let Some(handle) = worker.handle.take() {

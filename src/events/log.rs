@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::config::{EventSink, LogConfig};
 use super::event::{Event, EventKind, NONE, RawEvent};
 use super::ring::Ring;
-use crate::error::PoolName;
+use crate::error::{Error, PoolName};
 use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering};
 
 fn kind_index(kind: EventKind) -> usize {
@@ -31,21 +31,33 @@ pub(crate) struct PoolLog {
 
 impl PoolLog {
     /// The log of a pool of `slots` slots, its clock starting now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the rings (`slots * ring_capacity` events) cannot be
+    /// allocated.
     pub(crate) fn new(
         pool: PoolName,
         pool_id: u64,
         residency: String,
         slots: usize,
         config: LogConfig,
-    ) -> Arc<PoolLog> {
-        let rings = if config.ring_capacity == 0 {
+    ) -> Result<Arc<PoolLog>, Error> {
+        let capacity = config.ring_capacity;
+        let rings = if capacity == 0 {
             Box::default()
         } else {
+            let refused = || Error::InvalidConfig {
+                reason: format!(
+                    "ownership log rings of {capacity} events for each of {slots} slots need {} bytes, which the system allocator refused: use a smaller LogConfig::ring_capacity (the default is {}), or 0 and a sink",
+                    Ring::bytes_for(capacity).saturating_mul(slots),
+                    LogConfig::DEFAULT_RING_CAPACITY,
+                ),
+            };
             (0..slots)
-                .map(|_| Mutex::new(Ring::new(config.ring_capacity)))
-                .collect()
+                .map(|_| Ring::try_new(capacity).map(Mutex::new).ok_or_else(refused))
+                .collect::<Result<_, _>>()?
         };
-        Arc::new(PoolLog {
+        Ok(Arc::new(PoolLog {
             pool,
             pool_id,
             residency,
@@ -54,7 +66,7 @@ impl PoolLog {
             sinks: config.sinks,
             counts: core::array::from_fn(|_| AtomicU64::new(0)),
             sink_panics: AtomicU64::new(0),
-        })
+        }))
     }
 
     fn now_ns(&self) -> u64 {

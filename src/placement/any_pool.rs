@@ -179,9 +179,10 @@ impl fmt::Debug for AnyPool {
     }
 }
 
-/// Whether `R` is the built-in marker of `strategy`. `NumaNode<N>` cannot be named for a node
-/// known only at run time, so any residency named `NumaNode` with that node's strategy
-/// matches (the markers `NumaNode<N>` and their aliases `Node0`…`Node7`).
+/// Whether `R` is the built-in marker of `strategy`, by type identity: a custom marker never
+/// matches, whatever its name. `NumaNode<N>` cannot be named for a node known only at run
+/// time, so it is recognised by its sealed node number (the markers `NumaNode<N>` and their
+/// aliases `Node0`…`Node7`).
 fn builtin_matches<R: Residency>(strategy: Strategy) -> bool {
     let id = TypeId::of::<R>();
     match strategy {
@@ -189,7 +190,7 @@ fn builtin_matches<R: Residency>(strategy: Strategy) -> bool {
         Strategy::Hugepage => id == TypeId::of::<Hugepage>(),
         Strategy::Cxl => id == TypeId::of::<Cxl>(),
         Strategy::GpuPinned => id == TypeId::of::<GpuPinned>(),
-        Strategy::Numa { .. } => R::NAME == Node0::NAME && R::STRATEGY == strategy,
+        Strategy::Numa { node } => crate::residency::builtin_numa_node::<R>() == Some(node),
     }
 }
 
