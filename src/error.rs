@@ -240,7 +240,8 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// Reading the machine's topology failed (from [`TopologyError`], for `?`).
+    /// Reading the machine's topology failed (from
+    /// [`TopologyError`](crate::topology::TopologyError), for `?`).
     #[error(transparent)]
     Topology(#[from] crate::topology::TopologyError),
 

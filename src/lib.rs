@@ -95,6 +95,7 @@ mod pool;
 pub mod provenance;
 pub mod residency;
 mod sync;
+mod thread_bound;
 pub mod topology;
 mod transfer;
 

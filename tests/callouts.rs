@@ -15,10 +15,11 @@ use umrf::events::{Event, EventKind, EventSink, LogConfig, validate};
 use umrf::residency::CpuLocal;
 use umrf::{Exhaustion, LocalPool, Pool, SharedBuffer};
 
+/// What the misbehaving sinks reach for: this thread's lease, and maybe a pool handle.
+type Held = Option<(LocalPool<CpuLocal>, Option<Pool<CpuLocal>>)>;
+
 thread_local! {
-    /// What the misbehaving sinks reach for: this thread's lease, and maybe a pool handle.
-    static HELD: RefCell<Option<(LocalPool<CpuLocal>, Option<Pool<CpuLocal>>)>> =
-        const { RefCell::new(None) };
+    static HELD: RefCell<Held> = const { RefCell::new(None) };
     /// A buffer a sink frees from inside another free.
     static SPARE: RefCell<Option<SharedBuffer<u8, CpuLocal>>> = const { RefCell::new(None) };
 }

@@ -117,7 +117,7 @@ fn every_row() -> Result<(), umrf::Error> {
 
     // to hand a buffer to a device (DMA)
     let mapping = thawed.map_for_device::<ToDevice>();
-    assert!(mapping.len() > 0);
+    assert_eq!(mapping.len(), 2);
     let back = mapping.unmap();
 
     // what the pool is doing; who owns an address

@@ -18,6 +18,7 @@ use crate::events::Pending;
 const PRIMARY: u32 = 0;
 use crate::error::Error;
 use crate::residency::Residency;
+use crate::thread_bound::LeaseStaysOnItsThread;
 
 /// A lease on one slot, untyped.
 ///
@@ -116,6 +117,13 @@ pub struct LocalPool<R: Residency> {
     fallbacks: Box<[Cell<Option<RawLease>>]>,
     _marker: PhantomData<(R, *mut ())>,
 }
+
+// SAFETY: no type implements `LeaseStaysOnItsThread` (it is private and has no impl), so this
+// impl never applies: `LocalPool` is `!Send` (Slot invariant 2 relies on it). It exists so that
+// the compiler's error names the lease and the remedy (see `thread_bound`).
+unsafe impl<R: Residency> Send for LocalPool<R> where LocalPool<R>: LeaseStaysOnItsThread {}
+// SAFETY: as for `Send`: never applies, so `LocalPool` is `!Sync`.
+unsafe impl<R: Residency> Sync for LocalPool<R> where LocalPool<R>: LeaseStaysOnItsThread {}
 
 impl<R: Residency> LocalPool<R> {
     pub(crate) fn new(lease: RawLease) -> Self {
