@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use umrf::backing::fault;
 use umrf::events::{Event, EventKind, EventSink, LogConfig, validate};
 use umrf::residency::CpuLocal;
-use umrf::{Exhaustion, LocalPool, Pool, SharedBuffer};
+use umrf::{Exhaustion, LocalPool, Pool, PoolBuilder, SharedBuffer};
 
 /// What the misbehaving sinks reach for: this thread's lease, and maybe a pool handle.
 type Held = Option<(LocalPool<CpuLocal>, Option<Pool<CpuLocal>>)>;
@@ -37,17 +37,22 @@ impl EventSink for DropHeldOn {
     }
 }
 
+/// A builder for a `CpuLocal` pool of 64-byte blocks.
+fn builder(name: &str, blocks: usize, slots: usize) -> PoolBuilder<CpuLocal> {
+    Pool::<CpuLocal>::builder()
+        .name(name)
+        .block_size(64)
+        .blocks_per_slot(blocks)
+        .slots(slots)
+}
+
 fn logging_pool(
     name: &str,
     blocks: usize,
     slots: usize,
     sink: Arc<dyn EventSink>,
 ) -> Pool<CpuLocal> {
-    Pool::<CpuLocal>::builder()
-        .name(name)
-        .block_size(64)
-        .blocks_per_slot(blocks)
-        .slots(slots)
+    builder(name, blocks, slots)
         .log_ownership(LogConfig::new().ring_capacity(1 << 17).sink(sink))
         .build()
         .unwrap()
@@ -241,18 +246,8 @@ fn a_panicking_subscriber_on_the_fallback_path_strands_no_block() {
         fn exit(&self, _: &Id) {}
     }
 
-    let spare = Pool::<CpuLocal>::builder()
-        .name("spare")
-        .block_size(64)
-        .blocks_per_slot(1)
-        .slots(1)
-        .build()
-        .unwrap();
-    let main = Pool::<CpuLocal>::builder()
-        .name("main")
-        .block_size(64)
-        .blocks_per_slot(1)
-        .slots(1)
+    let spare = builder("spare", 1, 1).build().unwrap();
+    let main = builder("main", 1, 1)
         .exhaustion(Exhaustion::Fallback(spare.clone()))
         .build()
         .unwrap();

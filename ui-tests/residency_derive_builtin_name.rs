@@ -1,8 +1,6 @@
 // I2: a custom marker cannot pass itself off as a built-in one by taking its name.
-use umrf::residency::Hugepage;
-
 #[derive(umrf::Residency)]
-#[residency(like = Hugepage, name = "CpuLocal")]
+#[residency(like = umrf::residency::Hugepage, name = "CpuLocal")]
 struct Impostor;
 
 fn main() {}
