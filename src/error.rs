@@ -243,7 +243,7 @@ pub enum Error {
     /// Reading the machine's topology failed (from
     /// [`TopologyError`](crate::topology::TopologyError), for `?`).
     #[error(transparent)]
-    Topology(#[from] crate::topology::TopologyError),
+    Topology(Box<crate::topology::TopologyError>),
 
     /// An input or output operation failed: a log file, a metrics socket (from
     /// [`io::Error`], for `?`).
@@ -253,12 +253,12 @@ pub enum Error {
     /// A JSON-lines ownership log could not be read back (from
     /// [`ReadError`](crate::events::ReadError), for `?`).
     #[error(transparent)]
-    EventLog(#[from] crate::events::ReadError),
+    EventLog(Box<crate::events::ReadError>),
 
     /// Replaying an ownership log found violations of I1 (from
     /// [`ReplayError`](crate::events::ReplayError), for `?`).
     #[error(transparent)]
-    Replay(#[from] crate::events::ReplayError),
+    Replay(Box<crate::events::ReplayError>),
 
     /// A capability was refused (from [`AcceptError`](crate::AcceptError), for `?`). The
     /// conversion drops the capability, so its block has gone home.
@@ -267,7 +267,7 @@ pub enum Error {
     )]
     NotAccepted {
         /// Why it was refused.
-        kind: crate::capability::AcceptErrorKind,
+        kind: Box<crate::capability::AcceptErrorKind>,
     },
 
     /// A frozen block could not be thawed (from [`ThawError`](crate::ThawError), for `?`).
@@ -288,8 +288,8 @@ pub enum Error {
         pool: PoolName,
         /// The residency asked for.
         expected: &'static str,
-        /// The pool's residency.
-        found: String,
+        /// The pool's residency (with the node for `NumaNode`).
+        found: Box<str>,
     },
 
     /// A mailbox's other end is gone (from the mailbox's send and receive errors, for `?`).
@@ -309,10 +309,28 @@ pub enum Error {
     Coherence(#[from] crate::coherence::UnsupportedInstruction),
 }
 
+/// `From` for the error types that are boxed inside [`Error`] (to keep it small: it is
+/// returned on the allocation fast path).
+macro_rules! from_boxed {
+    ($($source:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$source> for Error {
+            fn from(error: $source) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        })*
+    };
+}
+
+from_boxed!(
+    crate::topology::TopologyError => Topology,
+    crate::events::ReadError => EventLog,
+    crate::events::ReplayError => Replay,
+);
+
 impl<T: bytemuck::Pod, R: crate::Residency> From<crate::AcceptError<T, R>> for Error {
     fn from(error: crate::AcceptError<T, R>) -> Self {
         Error::NotAccepted {
-            kind: error.kind().clone(),
+            kind: Box::new(error.kind().clone()),
         }
     }
 }
@@ -330,7 +348,7 @@ impl From<crate::placement::IntoTypedError> for Error {
         Error::WrongResidency {
             pool: error.pool().name().clone(),
             expected: error.expected(),
-            found: error.pool().residency_name().to_owned(),
+            found: error.pool().residency_name().into(),
         }
     }
 }

@@ -38,7 +38,7 @@ enum Kind {
 /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(4).slots(1).build()?;
 /// let any = AnyPool::from(pool);
 /// assert!(any.is::<CpuLocal>() && !any.is::<Hugepage>());
-/// let any = any.try_into_typed::<Hugepage>().unwrap_err(); // handed back
+/// let any = any.try_into_typed::<Hugepage>().unwrap_err().into_inner(); // handed back
 /// let pool: Pool<CpuLocal> = any.try_into_typed().unwrap();
 /// # drop(pool);
 /// # Ok::<(), umrf::Error>(())

@@ -294,10 +294,12 @@ impl<R: Residency> LocalPool<R> {
     /// Returns which lease took it ([`PRIMARY`], or `1 + i` for the `i`-th fallback lease) and
     /// the block: a register-sized value, so the caller's `Result` stays out of memory.
     ///
-    /// Code from outside the crate (event sinks, `tracing` subscribers) runs here only while
-    /// no block is held and every fallback lease is back in its cell; a block served by a
-    /// fallback pool is reported by [`fallback_served`](Self::fallback_served), once the
-    /// caller's buffer owns it.
+    /// `tracing` subscribers, which may panic, run here only while no block is held and every
+    /// fallback lease is back in its cell; a block served by a fallback pool is counted and
+    /// traced by [`fallback_served`](Self::fallback_served), once the caller's buffer owns it.
+    /// Event sinks (whose panics are caught, never unwinding here) run after each state change
+    /// is complete: a refill records its block as allocated, in the slot and in the log,
+    /// before its sinks run.
     #[cold]
     #[inline(never)]
     fn take_slow(&self) -> Option<(u32, u32)> {
@@ -360,16 +362,15 @@ impl<R: Residency> LocalPool<R> {
         let home = self.lease.slot();
         home.note_fallback(served_by).publish();
         let inner = self.lease.pool.inner();
-        let fallback = core::iter::successors(inner.fallback.as_ref(), |pool| {
+        let mut chain = core::iter::successors(inner.fallback.as_ref(), |pool| {
             pool.inner().fallback.as_ref()
-        })
-        .nth(which as usize - 1)
-        .map(|pool| pool.inner().name.clone());
+        });
+        let fallback = chain.nth(which as usize - 1);
         tracing::debug!(
             target: "umrf::pool",
             pool = %inner.name,
             slot = home.index(),
-            fallback = ?fallback,
+            fallback = %fallback.map_or("", |pool| pool.inner().name.as_str()),
             fallback_slot = served_by,
             "allocation served by the fallback pool"
         );
