@@ -113,6 +113,10 @@ fn count_of(word: u64) -> u64 {
 ///    a pool without logging pays one test of a pointer already in cache where it is checked
 ///    (never on the allocation fast path). A logging slot never uses `hot` and keeps `len` at
 ///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
+/// 7. No code from outside the crate runs inside a `Slot` method while the owner side or a
+///    block's state is half updated: logging methods return their event as a
+///    [`Pending`], and the sinks run once the change is complete (for a local free, from the
+///    caller, once no reference to the slot is live).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
