@@ -13,6 +13,7 @@ use crate::coherence::{Coherence, DeviceMapping, Direction};
 use crate::frozen::Frozen;
 use crate::pool::{BlockRef, NOT_LOCAL, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
+use crate::thread_bound::BufferStaysOnItsThread;
 
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
 ///
@@ -47,6 +48,19 @@ pub struct SharedBuffer<T: Pod, R: Residency> {
     block: BlockRef,
     local_gen: u64,
     _marker: PhantomData<(*mut T, R)>,
+}
+
+// SAFETY: no type implements `BufferStaysOnItsThread` (it is private and has no impl), so
+// this impl never applies: `SharedBuffer` is `!Send` (invariant 2 relies on it). It exists so
+// that the compiler's error names the buffer and the remedy (see `thread_bound`).
+unsafe impl<T: Pod, R: Residency> Send for SharedBuffer<T, R> where
+    SharedBuffer<T, R>: BufferStaysOnItsThread
+{
+}
+// SAFETY: as for `Send`: never applies, so `SharedBuffer` is `!Sync`.
+unsafe impl<T: Pod, R: Residency> Sync for SharedBuffer<T, R> where
+    SharedBuffer<T, R>: BufferStaysOnItsThread
+{
 }
 
 impl<T: Pod, R: Residency> SharedBuffer<T, R> {

@@ -94,9 +94,14 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     pub fn accept(self, lease: &LocalPool<R>) -> Result<SharedBuffer<T, R>, AcceptError<T, R>> {
         let Some((local_gen, owner)) = lease.adopt(self.block.slot) else {
             lease.note_accept_failure();
+            // SAFETY: BlockRef invariant 0: the pool is live while this block is out.
+            let found_id = unsafe { self.block.slot().pool().as_ref() }.id;
+            let lease_pool = lease.raw_pool().inner();
             let kind = AcceptErrorKind::ForeignPool {
-                expected: lease.raw_pool().inner().name.clone(),
+                expected: lease_pool.name.clone(),
+                expected_id: lease_pool.id,
                 found: self.pool_name(),
+                found_id,
             };
             return Err(AcceptError {
                 capability: self,
@@ -167,7 +172,10 @@ impl<T: Pod, R: Residency> fmt::Debug for Capability<T, R> {
 /// let err = cap.accept(&b.attach()?).unwrap_err();
 /// assert_eq!(
 ///     err.kind().to_string(),
-///     "the capability's block belongs to pool `a` but the lease is on pool `b`: accept it with a lease of `a`"
+///     format!(
+///         "the capability's block belongs to pool `a` (id {}) but the lease is on pool `b` (id {}): accept it with a lease of pool id {}",
+///         a.id(), b.id(), a.id()
+///     )
 /// );
 /// # Ok::<(), umrf::Error>(())
 /// ```
@@ -178,17 +186,26 @@ pub enum AcceptErrorKind {
     ForeignPool {
         /// The lease's pool.
         expected: PoolName,
+        /// The lease's pool's id ([`Pool::id`](crate::Pool::id)): names need not be unique.
+        expected_id: u64,
         /// The block's pool.
         found: PoolName,
+        /// The block's pool's id.
+        found_id: u64,
     },
 }
 
 impl fmt::Display for AcceptErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AcceptErrorKind::ForeignPool { expected, found } => write!(
+            AcceptErrorKind::ForeignPool {
+                expected,
+                expected_id,
+                found,
+                found_id,
+            } => write!(
                 f,
-                "the capability's block belongs to pool `{found}` but the lease is on pool `{expected}`: accept it with a lease of `{found}`"
+                "the capability's block belongs to pool `{found}` (id {found_id}) but the lease is on pool `{expected}` (id {expected_id}): accept it with a lease of pool id {found_id}"
             ),
         }
     }
@@ -230,3 +247,12 @@ impl<T: Pod, R: Residency> fmt::Display for AcceptError<T, R> {
 }
 
 impl<T: Pod, R: Residency> std::error::Error for AcceptError<T, R> {}
+
+// SAFETY: through `&AcceptError` nothing reaches the capability but its `Debug`, which reads
+// the length, the element and residency names, and the home slot's index: values fixed when
+// the slot was made, in a slot kept alive while the block is out (BlockRef invariant 0), and
+// never written while the capability exists. The data is not read (Capability invariant 1: no
+// access in flight). Sharing the error therefore shares no mutable state; the capability
+// itself is reached only by value, through `into_inner(self)`. Bounded like `Send` on the
+// elements, which may be read once the capability is accepted on another thread.
+unsafe impl<T: Pod + Send + Sync, R: Residency> Sync for AcceptError<T, R> {}

@@ -239,6 +239,142 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// Reading the machine's topology failed (from
+    /// [`TopologyError`](crate::topology::TopologyError), for `?`).
+    #[error(transparent)]
+    Topology(Box<crate::topology::TopologyError>),
+
+    /// An input or output operation failed: a log file, a metrics socket (from
+    /// [`io::Error`], for `?`).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+
+    /// A JSON-lines ownership log could not be read back (from
+    /// [`ReadError`](crate::events::ReadError), for `?`).
+    #[error(transparent)]
+    EventLog(Box<crate::events::ReadError>),
+
+    /// Replaying an ownership log found violations of I1 (from
+    /// [`ReplayError`](crate::events::ReplayError), for `?`).
+    #[error(transparent)]
+    Replay(Box<crate::events::ReplayError>),
+
+    /// A capability was refused (from [`AcceptError`](crate::AcceptError), for `?`). The
+    /// conversion drops the capability, so its block has gone home.
+    #[error(
+        "{kind} (the capability was dropped by `?` and its block went home; match the AcceptError and call `into_inner` to keep it)"
+    )]
+    NotAccepted {
+        /// Why it was refused.
+        kind: Box<crate::capability::AcceptErrorKind>,
+    },
+
+    /// A frozen block could not be thawed (from [`ThawError`](crate::ThawError), for `?`).
+    /// The conversion drops the reader handle.
+    #[error("{reason} (the reader handle was dropped by `?`)")]
+    NotThawed {
+        /// Why, and what to do.
+        reason: String,
+    },
+
+    /// No placement fits the request (from
+    /// [`PlacementError`](crate::placement::PlacementError), for `?`).
+    #[error(transparent)]
+    Placement(Box<crate::placement::PlacementError>),
+
+    /// A run-time residency check failed (from
+    /// [`IntoTypedError`](crate::placement::IntoTypedError), for `?`).
+    #[error(
+        "pool `{pool}` has residency {found}, not {expected}: ask for `{found}`, or check `AnyPool::is` before converting"
+    )]
+    WrongResidency {
+        /// The pool's name.
+        pool: PoolName,
+        /// The residency asked for.
+        expected: &'static str,
+        /// The pool's residency (with the node for `NumaNode`).
+        found: Box<str>,
+    },
+
+    /// A mailbox's other end is gone (from the mailbox's send and receive errors, for `?`).
+    /// A message that was not delivered is dropped by the conversion.
+    #[error(
+        "the mailbox is disconnected: {0}; keep the other end alive, or match the error to take the message back"
+    )]
+    Disconnected(&'static str),
+
+    /// A per-core worker panicked (from [`WorkerPanic`](crate::cores::WorkerPanic), for `?`).
+    #[error("{0}")]
+    WorkerPanicked(String),
+
+    /// A cache-maintenance instruction is not available on this CPU (from
+    /// [`UnsupportedInstruction`](crate::coherence::UnsupportedInstruction), for `?`).
+    #[error(transparent)]
+    Coherence(#[from] crate::coherence::UnsupportedInstruction),
+}
+
+/// `From` for the error types that are boxed inside [`Error`] (to keep it small: it is
+/// returned on the allocation fast path).
+macro_rules! from_boxed {
+    ($($source:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$source> for Error {
+            fn from(error: $source) -> Self {
+                Error::$variant(Box::new(error))
+            }
+        })*
+    };
+}
+
+from_boxed!(
+    crate::topology::TopologyError => Topology,
+    crate::events::ReadError => EventLog,
+    crate::events::ReplayError => Replay,
+    crate::placement::PlacementError => Placement,
+);
+
+impl<T: bytemuck::Pod, R: crate::Residency> From<crate::AcceptError<T, R>> for Error {
+    fn from(error: crate::AcceptError<T, R>) -> Self {
+        Error::NotAccepted {
+            kind: Box::new(error.kind().clone()),
+        }
+    }
+}
+
+impl<T: bytemuck::Pod, R: crate::Residency> From<crate::ThawError<T, R>> for Error {
+    fn from(error: crate::ThawError<T, R>) -> Self {
+        Error::NotThawed {
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl From<crate::placement::IntoTypedError> for Error {
+    fn from(error: crate::placement::IntoTypedError) -> Self {
+        Error::WrongResidency {
+            pool: error.pool().name().clone(),
+            expected: error.expected(),
+            found: error.pool().residency_name().into(),
+        }
+    }
+}
+
+impl<M> From<crate::mailbox::SendError<M>> for Error {
+    fn from(_: crate::mailbox::SendError<M>) -> Self {
+        Error::Disconnected("the receiver is gone, so the message was not delivered")
+    }
+}
+
+impl From<crate::mailbox::RecvError> for Error {
+    fn from(_: crate::mailbox::RecvError) -> Self {
+        Error::Disconnected("every sender is gone and nothing is queued")
+    }
+}
+
+impl From<crate::cores::WorkerPanic> for Error {
+    fn from(panic: crate::cores::WorkerPanic) -> Self {
+        Error::WorkerPanicked(panic.to_string())
+    }
 }
 
 /// `RLIMIT_MEMLOCK` in words for [`Error::MemlockLimit`].

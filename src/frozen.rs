@@ -170,7 +170,8 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
     /// is part of the type: a lease of another residency does not compile.
     ///
     /// # Errors
-    /// Hands the handle back, unchanged, when other readers are alive (see
+    /// A [`ThawError`] that hands the handle back, unchanged (take it with
+    /// [`ThawError::into_inner`]), when other readers are alive (see
     /// [`readers`](Self::readers)) or `lease` belongs to another pool.
     ///
     /// ```
@@ -179,7 +180,7 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
     /// let lease = pool.attach()?;
     /// let frozen = lease.alloc_from_slice(&[1u32, 2])?.freeze();
     /// let reader = frozen.clone();
-    /// let frozen = frozen.try_thaw(&lease).unwrap_err(); // `reader` still reads it
+    /// let frozen = frozen.try_thaw(&lease).unwrap_err().into_inner(); // `reader` still reads it
     /// drop(reader);
     /// let mut buf = frozen.try_thaw(&lease).unwrap(); // the last reader
     /// buf[0] = 10;
@@ -187,14 +188,23 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
     /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Owned { slot: 0 }));
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    pub fn try_thaw(self, lease: &LocalPool<R>) -> Result<SharedBuffer<T, R>, Frozen<T, R>> {
+    pub fn try_thaw(self, lease: &LocalPool<R>) -> Result<SharedBuffer<T, R>, ThawError<T, R>> {
         // Acquire pairs with the Release decrement of every reader that dropped: what they
         // read happens before the writes the buffer allows from now on.
-        if self.block.readers().load(Ordering::Acquire) != 1 {
-            return Err(self);
+        let readers = self.block.readers().load(Ordering::Acquire);
+        if readers != 1 {
+            return Err(ThawError {
+                frozen: self,
+                kind: ThawErrorKind::OtherReaders {
+                    readers: readers as usize,
+                },
+            });
         }
         let Some((local_gen, owner)) = lease.adopt(self.block.slot) else {
-            return Err(self);
+            return Err(ThawError {
+                frozen: self,
+                kind: ThawErrorKind::ForeignPool,
+            });
         };
         // This is the only handle (count 1, and a count never comes back from the stuck
         // range), so no other thread can clone it: the group ends here.
@@ -286,6 +296,83 @@ impl<T: Pod, R: Residency> Drop for Frozen<T, R> {
         }
     }
 }
+
+/// Why [`Frozen::try_thaw`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThawErrorKind {
+    /// Other readers of the block are alive (the count when it was checked, this one
+    /// included).
+    OtherReaders {
+        /// Live handles, this one included.
+        readers: usize,
+    },
+    /// The lease belongs to another pool than the block.
+    ForeignPool,
+}
+
+/// A refused [`Frozen::try_thaw`]: it hands the reader handle back, so nothing is lost.
+///
+/// It implements [`std::error::Error`] (and is `Send + Sync` like the handle), so `?` works
+/// into `Box<dyn Error + Send + Sync>` or, dropping the handle, into [`crate::Error`]. Its
+/// `Debug` does not require `T: Debug`.
+///
+/// ```
+/// use umrf::{Pool, ThawErrorKind, residency::CpuLocal};
+/// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+/// let lease = pool.attach()?;
+/// let frozen = lease.alloc::<u8>(1)?.freeze();
+/// let reader = frozen.clone();
+/// let err = frozen.try_thaw(&lease).unwrap_err();
+/// assert_eq!(err.kind(), ThawErrorKind::OtherReaders { readers: 2 });
+/// assert!(err.to_string().contains("2 readers"));
+/// drop(reader);
+/// let buf = err.into_inner().try_thaw(&lease)?; // the last reader now
+/// assert_eq!(buf.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+pub struct ThawError<T: Pod, R: Residency> {
+    frozen: Frozen<T, R>,
+    kind: ThawErrorKind,
+}
+
+impl<T: Pod, R: Residency> ThawError<T, R> {
+    /// Why the thaw was refused.
+    pub fn kind(&self) -> ThawErrorKind {
+        self.kind
+    }
+
+    /// The reader handle, unchanged.
+    pub fn into_inner(self) -> Frozen<T, R> {
+        self.frozen
+    }
+}
+
+impl<T: Pod, R: Residency> fmt::Debug for ThawError<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThawError")
+            .field("kind", &self.kind)
+            .field("home_slot", &self.frozen.home_slot())
+            .field("residency", &R::NAME)
+            .finish()
+    }
+}
+
+impl<T: Pod, R: Residency> fmt::Display for ThawError<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ThawErrorKind::OtherReaders { readers } => write!(
+                f,
+                "cannot thaw a frozen block that {readers} readers share: drop the other reader handles first, or keep reading it frozen"
+            ),
+            ThawErrorKind::ForeignPool => f.write_str(
+                "cannot thaw a frozen block with a lease of another pool: thaw it with a lease of the pool it came from",
+            ),
+        }
+    }
+}
+
+impl<T: Pod, R: Residency> std::error::Error for ThawError<T, R> {}
 
 impl<T: Pod + fmt::Debug, R: Residency> fmt::Debug for Frozen<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -95,6 +95,7 @@ mod pool;
 pub mod provenance;
 pub mod residency;
 mod sync;
+mod thread_bound;
 pub mod topology;
 mod transfer;
 
@@ -102,7 +103,7 @@ pub use arena::Arena;
 pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
-pub use frozen::Frozen;
+pub use frozen::{Frozen, ThawError, ThawErrorKind};
 pub use mailbox::{mailbox, try_mailbox};
 pub use placement::AnyPool;
 pub use pool::{

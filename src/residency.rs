@@ -94,6 +94,27 @@ pub trait Residency: Send + Sync + 'static {
     const NAME: &'static str;
     /// How regions of this residency are obtained.
     const STRATEGY: Strategy;
+
+    /// The node of the built-in marker `NumaNode<N>`, `None` for every other type.
+    ///
+    /// Run-time residency checks use it to recognise `NumaNode<N>` by type, not by name. Its
+    /// argument's type cannot be named outside this crate, so no other implementation can
+    /// override it: a marker of any name stays a custom marker.
+    #[doc(hidden)]
+    fn builtin_numa_node(_: sealed::Token) -> Option<u32> {
+        None
+    }
+}
+
+mod sealed {
+    /// Names a method no implementation outside the crate can override.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Token;
+}
+
+/// The node of `R` if `R` is the built-in `NumaNode<N>` (by type, whatever its name).
+pub(crate) fn builtin_numa_node<R: Residency>() -> Option<u32> {
+    R::builtin_numa_node(sealed::Token)
 }
 
 macro_rules! marker {
@@ -244,6 +265,10 @@ impl<N: Unsigned> fmt::Debug for NumaNode<N> {
 impl<N: Unsigned + 'static> Residency for NumaNode<N> {
     const NAME: &'static str = "NumaNode";
     const STRATEGY: Strategy = Strategy::Numa { node: N::U32 };
+
+    fn builtin_numa_node(_: sealed::Token) -> Option<u32> {
+        Some(N::U32)
+    }
 }
 
 /// NUMA node 0.
@@ -265,8 +290,8 @@ pub type Node7 = NumaNode<typenum::U7>;
 
 /// The residency's name for messages: `NumaNode` markers add their node number.
 pub(crate) fn describe<R: Residency>() -> String {
-    match R::STRATEGY {
-        Strategy::Numa { node } if R::NAME == "NumaNode" => format!("NumaNode<{node}>"),
-        _ => R::NAME.to_owned(),
+    match builtin_numa_node::<R>() {
+        Some(node) => format!("NumaNode<{node}>"),
+        None => R::NAME.to_owned(),
     }
 }

@@ -78,7 +78,9 @@ fn a_refused_capability_is_handed_back_intact() {
     let cap = la.alloc_from_slice(&[3u32, 4]).unwrap().into_capability();
     let err = cap.accept(&lb).unwrap_err();
     match err.kind() {
-        AcceptErrorKind::ForeignPool { expected, found } => {
+        AcceptErrorKind::ForeignPool {
+            expected, found, ..
+        } => {
             assert_eq!((expected.as_str(), found.as_str()), ("b", "a"))
         }
         other => panic!("{other:?}"),

@@ -611,3 +611,25 @@ fn frozen_groups_and_device_mappings_replay_with_one_owner_per_block() {
     let summary = validate(events).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((summary.events, summary.outstanding), (9, 0));
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "writes a file")]
+fn dropping_the_pool_flushes_its_sinks() {
+    let path = temp_path("flush-on-drop");
+    let sink = Arc::new(JsonLines::create(&path).unwrap());
+    let pool = observe_support::builder("flush-on-drop", 64, 2, 1)
+        .log_ownership(LogConfig::new().sink(sink.clone()))
+        .build()
+        .unwrap();
+    let lease = pool.attach().unwrap();
+    drop(lease.alloc::<u8>(1).unwrap());
+    let read_back =
+        || read_json_lines(BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
+    assert!(read_back().is_empty(), "buffered until a flush");
+    drop((lease, pool));
+    // No explicit flush, and this test still holds the sink: the pool's last handle flushed it.
+    let kinds: Vec<_> = read_back().iter().map(|e| e.event).collect();
+    assert_eq!(kinds, [EventKind::Allocate, EventKind::FreedLocal]);
+    drop(sink);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -108,10 +108,10 @@ fn try_thaw_refuses_while_other_readers_live_and_hands_the_handle_back() {
     let lease = p.attach().unwrap();
     let frozen = lease.alloc_from_slice(&[5u8, 6]).unwrap().freeze();
     let other = frozen.clone();
-    let frozen = frozen.try_thaw(&lease).unwrap_err();
+    let frozen = frozen.try_thaw(&lease).unwrap_err().into_inner();
     assert_eq!(&frozen[..], &[5, 6]);
     assert_eq!(frozen.readers(), 2);
-    let other = other.try_thaw(&lease).unwrap_err();
+    let other = other.try_thaw(&lease).unwrap_err().into_inner();
     drop(frozen);
     let mut buf = other.try_thaw(&lease).unwrap();
     assert_eq!(p.block_state(0, 0), Some(BlockState::Owned { slot: 0 }));
@@ -129,7 +129,7 @@ fn try_thaw_refuses_a_lease_of_another_pool() {
     let b = pool(1, 1);
     let (la, lb) = (a.attach().unwrap(), b.attach().unwrap());
     let frozen = la.alloc_from_slice(&[9u32]).unwrap().freeze();
-    let frozen = frozen.try_thaw(&lb).unwrap_err();
+    let frozen = frozen.try_thaw(&lb).unwrap_err().into_inner();
     assert_eq!(frozen.readers(), 1, "nothing was lost");
     assert_eq!(b.stats().in_use(), 0);
     let buf = frozen.try_thaw(&la).unwrap();

@@ -429,8 +429,14 @@ fn build(decision: &Decision) -> Result<AnyPool, Error> {
 fn any_pool_downcasts_to_the_decided_residency_only() {
     let cpu_local = build(&decision(Strategy::CpuLocal)).unwrap();
     assert!(cpu_local.is::<CpuLocal>());
-    let cpu_local = cpu_local.try_into_typed::<Hugepage>().unwrap_err();
-    let cpu_local = cpu_local.try_into_typed::<Node0>().unwrap_err();
+    let cpu_local = cpu_local
+        .try_into_typed::<Hugepage>()
+        .unwrap_err()
+        .into_inner();
+    let cpu_local = cpu_local
+        .try_into_typed::<Node0>()
+        .unwrap_err()
+        .into_inner();
     let typed: Pool<CpuLocal> = cpu_local.try_into_typed().unwrap();
     let lease = typed.attach().unwrap();
     assert_eq!(lease.alloc_zeroed::<u32>(1024).unwrap().len(), 1024);
@@ -448,7 +454,10 @@ fn any_pool_downcasts_to_the_decided_residency_only() {
     match build(&decision(Strategy::GpuPinned)) {
         Ok(pinned) => {
             assert!(pinned.backing()[0].locked);
-            let pinned = pinned.try_into_typed::<CpuLocal>().unwrap_err();
+            let pinned = pinned
+                .try_into_typed::<CpuLocal>()
+                .unwrap_err()
+                .into_inner();
             let _typed: Pool<GpuPinned> = pinned.try_into_typed().unwrap();
         }
         // With `cuda` on a machine without the driver.
@@ -477,7 +486,10 @@ fn a_user_residency_like_a_builtin_is_not_the_builtin() {
     let erased = AnyPool::from(staging);
     assert_eq!(erased.strategy(), Strategy::Hugepage);
     assert!(erased.decision().is_none());
-    let erased = erased.try_into_typed::<Hugepage>().unwrap_err();
+    let erased = erased
+        .try_into_typed::<Hugepage>()
+        .unwrap_err()
+        .into_inner();
     let _typed: Pool<Staging> = erased.try_into_typed().unwrap();
 }
 

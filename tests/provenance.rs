@@ -48,7 +48,7 @@ fn every_state_is_reported_as_the_pool_records_it() {
     let cap = std::thread::spawn(move || {
         let away = p2.attach_slot(1).unwrap();
         let buf = cap.accept(&away).unwrap();
-        let seen = provenance::owner_of(core::ptr::without_provenance(addr)).unwrap();
+        let seen = provenance::owner_of(core::ptr::without_provenance::<u8>(addr)).unwrap();
         assert_eq!(seen.state, BlockState::Owned { slot: 1 });
         buf.into_capability() // in flight again, back to the home thread
     })
@@ -77,7 +77,7 @@ fn every_state_is_reported_as_the_pool_records_it() {
     let reader = frozen.clone();
     let c_addr = c_ptr.addr();
     std::thread::spawn(move || {
-        let seen = provenance::owner_of(core::ptr::without_provenance(c_addr)).unwrap();
+        let seen = provenance::owner_of(core::ptr::without_provenance::<u8>(c_addr)).unwrap();
         assert_eq!(seen.state, BlockState::Frozen);
         assert_eq!(reader[15], 5);
     })
@@ -130,9 +130,9 @@ fn pointers_of_other_allocators_have_no_owner() {
     let boxed = Box::new([7u8; 4096]);
     assert!(provenance::owner_of(boxed.as_ptr()).is_none());
     let vec = vec![0u64; 1 << 16];
-    assert!(provenance::owner_of(vec.as_ptr().cast()).is_none());
+    assert!(provenance::owner_of(vec.as_ptr()).is_none());
     let on_stack = 5u32;
-    assert!(provenance::owner_of((&raw const on_stack).cast()).is_none());
+    assert!(provenance::owner_of(&raw const on_stack).is_none());
     let layout = Layout::from_size_align(4096, 64).unwrap();
     // SAFETY: non-zero size.
     let mi = unsafe { mimalloc::MiMalloc.alloc(layout) };
@@ -144,8 +144,8 @@ fn pointers_of_other_allocators_have_no_owner() {
     unsafe { mimalloc::MiMalloc.dealloc(mi, layout) };
     // SAFETY: as above.
     unsafe { tikv_jemallocator::Jemalloc.dealloc(je, layout) };
-    assert!(provenance::owner_of(core::ptr::null()).is_none());
-    assert!(provenance::owner_of(core::ptr::without_provenance(usize::MAX)).is_none());
+    assert!(provenance::owner_of(core::ptr::null::<u8>()).is_none());
+    assert!(provenance::owner_of(core::ptr::without_provenance::<u8>(usize::MAX)).is_none());
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn lookups_racing_with_pools_being_freed_never_read_freed_memory() {
             while !stop.load(Ordering::Relaxed) {
                 for span in provenance::regions() {
                     for addr in [span.start, span.start + 64, span.end - 1] {
-                        let found = provenance::owner_of(core::ptr::without_provenance(addr));
+                        let found = provenance::owner_of(core::ptr::without_provenance::<u8>(addr));
                         if let Some(o) = found.filter(|o| o.pool.as_str().starts_with("churn-")) {
                             assert!(o.block < 4 && o.slot < 2, "{o:?}");
                             seen += 1;

@@ -11,6 +11,7 @@ use super::{Coherence, Direction, DmaDirection};
 use crate::buffer::SharedBuffer;
 use crate::pool::{BlockRef, BlockState, StateMark};
 use crate::residency::Residency;
+use crate::thread_bound::MappingStaysOnItsThread;
 
 /// A buffer mapped for a device in direction `D`: the device may access its memory, the CPU may
 /// not, until [`unmap`](Self::unmap) gives the buffer back.
@@ -61,6 +62,19 @@ pub struct DeviceMapping<T: Pod, R: Residency, D: Direction> {
     mark: StateMark,
     coherence: Coherence,
     _marker: PhantomData<(*mut T, R, D)>,
+}
+
+// SAFETY: no type implements `MappingStaysOnItsThread` (it is private and has no impl), so
+// this impl never applies: `DeviceMapping` is `!Send` (invariant 0 relies on it). It exists so
+// that the compiler's error names the mapping and the remedy (see `thread_bound`).
+unsafe impl<T: Pod, R: Residency, D: Direction> Send for DeviceMapping<T, R, D> where
+    DeviceMapping<T, R, D>: MappingStaysOnItsThread
+{
+}
+// SAFETY: as for `Send`: never applies, so `DeviceMapping` is `!Sync`.
+unsafe impl<T: Pod, R: Residency, D: Direction> Sync for DeviceMapping<T, R, D> where
+    DeviceMapping<T, R, D>: MappingStaysOnItsThread
+{
 }
 
 impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {

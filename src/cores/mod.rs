@@ -108,7 +108,8 @@ pub struct Workers<M: Transferable, T: Send + 'static> {
 /// let workers = Workers::<u8, ()>::spawn(&pool, [0], 1, |_ctx| panic!("boom"))?;
 /// let panic = workers.join().unwrap_err();
 /// assert_eq!((panic.index, panic.cpu), (0, 0));
-/// assert_eq!(panic.payload.downcast_ref::<&str>(), Some(&"boom"));
+/// assert_eq!(panic.message(), "boom");
+/// assert_eq!(panic.into_payload().downcast_ref::<&str>(), Some(&"boom"));
 /// # Ok::<(), umrf::Error>(())
 /// ```
 #[derive(Debug)]
@@ -118,22 +119,48 @@ pub struct WorkerPanic {
     pub index: usize,
     /// Its CPU.
     pub cpu: u32,
+    /// The panic payload, behind a lock so that the error is `Sync` (`?` into
+    /// `Box<dyn Error + Send + Sync>` works); see [`into_payload`](Self::into_payload).
+    payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
+    /// The payload's message, when it is a string.
+    message: String,
+}
+
+impl WorkerPanic {
+    fn new(index: usize, cpu: u32, payload: Box<dyn Any + Send + 'static>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload")
+            .to_owned();
+        WorkerPanic {
+            index,
+            cpu,
+            payload: std::sync::Mutex::new(payload),
+            message,
+        }
+    }
+
+    /// The panic message (or "a non-string payload").
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The panic payload (resume it with `std::panic::resume_unwind`).
-    pub payload: Box<dyn Any + Send + 'static>,
+    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
+        self.payload
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Display for WorkerPanic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let message = self
-            .payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| self.payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("a non-string payload");
         write!(
             f,
-            "worker {} on CPU {} panicked: {message}",
-            self.index, self.cpu
+            "worker {} on CPU {} panicked: {}",
+            self.index, self.cpu, self.message
         )
     }
 }
@@ -308,18 +335,16 @@ impl<M: Transferable, T: Send + 'static> Workers<M, T> {
             match handle.join() {
                 Ok(Some(value)) => results.push(value),
                 Ok(None) => {
-                    first_panic.get_or_insert(WorkerPanic {
-                        index,
-                        cpu: worker.cpu,
-                        payload: Box::new("the worker stopped before running its work"),
+                    first_panic.get_or_insert_with(|| {
+                        WorkerPanic::new(
+                            index,
+                            worker.cpu,
+                            Box::new("the worker stopped before running its work"),
+                        )
                     });
                 }
                 Err(payload) => {
-                    first_panic.get_or_insert(WorkerPanic {
-                        index,
-                        cpu: worker.cpu,
-                        payload,
-                    });
+                    first_panic.get_or_insert_with(|| WorkerPanic::new(index, worker.cpu, payload));
                 }
             }
         }
@@ -327,8 +352,14 @@ impl<M: Transferable, T: Send + 'static> Workers<M, T> {
     }
 }
 
+/// Dropping the workers closes every mailbox *for all senders*, clones included, then waits
+/// for each worker: a clone of a sender kept elsewhere cannot keep the drop waiting. (Use
+/// [`join`](Workers::join) to let such clones keep feeding the workers until they are gone.)
 impl<M: Transferable, T: Send + 'static> Drop for Workers<M, T> {
     fn drop(&mut self) {
+        for sender in self.senders() {
+            sender.close_for_all();
+        }
         self.close();
         for worker in &mut self.workers {
             if let Some(handle) = worker.handle.take() {

@@ -85,7 +85,10 @@ impl LogConfig {
     }
 
     /// Keeps the last `events` events of each slot in memory (0: no ring). The rings are
-    /// allocated when the pool is built, so recording never calls the system allocator.
+    /// allocated when the pool is built, so recording never calls the system allocator; a
+    /// capacity the allocator cannot provide makes
+    /// [`PoolBuilder::build`](crate::PoolBuilder::build) return
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), never panic or abort.
     pub fn ring_capacity(mut self, events: usize) -> Self {
         self.ring_capacity = events;
         self

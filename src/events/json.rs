@@ -12,9 +12,13 @@ use crate::sync::Mutex;
 /// Writes each event as one line of JSON (schema: [`Event`]) through a buffer.
 ///
 /// A write error never reaches the pool operation that recorded the event: the sink counts
-/// it, keeps the first one, and returns it from the next [`flush`](EventSink::flush). The
-/// buffer is flushed when the sink is dropped, which happens when the pool's memory is freed
-/// and every other handle to the sink is gone.
+/// it, keeps the first one, and returns it from the next [`flush`](EventSink::flush).
+///
+/// **The output is buffered.** To read the log back in the same process, flush first: call
+/// [`flush`](EventSink::flush) (or [`OwnershipLog::flush`](super::OwnershipLog::flush)), or
+/// drop the pool: when its last handle (a `Pool` clone or a lease) goes, the pool flushes
+/// every sink. Events recorded after that (buffers still out coming home) are flushed by the
+/// next `flush`, or when the sink itself is dropped.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::config::{EventSink, LogConfig};
 use super::event::{Event, EventKind, NONE, RawEvent};
 use super::ring::Ring;
-use crate::error::PoolName;
+use crate::error::{Error, PoolName};
 use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering};
 
 fn kind_index(kind: EventKind) -> usize {
@@ -31,21 +31,33 @@ pub(crate) struct PoolLog {
 
 impl PoolLog {
     /// The log of a pool of `slots` slots, its clock starting now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the rings (`slots * ring_capacity` events) cannot be
+    /// allocated.
     pub(crate) fn new(
         pool: PoolName,
         pool_id: u64,
         residency: String,
         slots: usize,
         config: LogConfig,
-    ) -> Arc<PoolLog> {
-        let rings = if config.ring_capacity == 0 {
+    ) -> Result<Arc<PoolLog>, Error> {
+        let capacity = config.ring_capacity;
+        let rings = if capacity == 0 {
             Box::default()
         } else {
+            let refused = || Error::InvalidConfig {
+                reason: format!(
+                    "ownership log rings of {capacity} events for each of {slots} slots need {} bytes, which the system allocator refused: use a smaller LogConfig::ring_capacity (the default is {}), or 0 and a sink",
+                    Ring::bytes_for(capacity).saturating_mul(slots),
+                    LogConfig::DEFAULT_RING_CAPACITY,
+                ),
+            };
             (0..slots)
-                .map(|_| Mutex::new(Ring::new(config.ring_capacity)))
-                .collect()
+                .map(|_| Ring::try_new(capacity).map(Mutex::new).ok_or_else(refused))
+                .collect::<Result<_, _>>()?
         };
-        Arc::new(PoolLog {
+        Ok(Arc::new(PoolLog {
             pool,
             pool_id,
             residency,
@@ -54,16 +66,27 @@ impl PoolLog {
             sinks: config.sinks,
             counts: core::array::from_fn(|_| AtomicU64::new(0)),
             sink_panics: AtomicU64::new(0),
-        })
+        }))
     }
 
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Records one event: into the acting slot's ring (the home's when no slot of this pool
-    /// acted), and to every sink.
-    fn emit(&self, kind: EventKind, slot: u32, home: u32, block: u32, seq: u32, peer: u32) {
+    /// Records one event into the acting slot's ring (the home's when no slot of this pool
+    /// acted) and counts it; the sinks get it when the returned [`Pending`] is published.
+    ///
+    /// Nothing here runs code from outside the crate, so it may be called in the middle of a
+    /// block's state change; the sinks may not (see [`Pending`]).
+    fn emit(
+        self: &Arc<Self>,
+        kind: EventKind,
+        slot: u32,
+        home: u32,
+        block: u32,
+        seq: u32,
+        peer: u32,
+    ) -> Pending {
         let raw = RawEvent {
             ts_ns: self.now_ns(),
             kind,
@@ -84,19 +107,38 @@ impl PoolLog {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(raw);
         }
-        if !self.sinks.is_empty() {
-            let event = raw.with_context(self.pool.as_str(), self.pool_id, &self.residency);
-            for sink in &self.sinks {
-                // A panicking sink must not unwind through the pool's bookkeeping (STYLE rule
-                // 6): it is counted and the event goes on to the other sinks.
-                let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    sink.record(&event);
-                }));
-                if recorded.is_err() {
-                    self.sink_panics.fetch_add(1, Ordering::Relaxed);
-                }
+        if self.sinks.is_empty() {
+            Pending(None)
+        } else {
+            Pending(Some((Arc::clone(self), raw)))
+        }
+    }
+
+    /// Gives `raw` to every sink.
+    fn publish(&self, raw: &RawEvent) {
+        let event = raw.with_context(self.pool.as_str(), self.pool_id, &self.residency);
+        for sink in &self.sinks {
+            // A panicking sink must not unwind through the pool's bookkeeping (STYLE rule
+            // 6): it is counted and the event goes on to the other sinks.
+            let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sink.record(&event);
+            }));
+            if recorded.is_err() {
+                self.sink_panics.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Flushes every sink; the first error, after trying them all.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        let mut first = Ok(());
+        for sink in &self.sinks {
+            let result = sink.flush();
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
     }
 
     /// Every ring's events with the pool's context, slot by slot; `clear` empties the rings.
@@ -115,6 +157,40 @@ impl PoolLog {
         events.sort_by_key(|e| (e.ts_ns, e.home, e.block, e.seq));
         events
     }
+}
+
+/// An event already in its ring, not yet given to the sinks.
+///
+/// Sinks are code from outside the crate: they may panic, call back into the pool, or drop
+/// the thread's lease or the last handle of the pool. So no sink runs while a block's state
+/// or a slot's free list is half updated, nor while an operation still relies on holding a
+/// lease: every recording method returns a `Pending`, and the operation publishes it only once
+/// its state change is complete. A `Pending` keeps the pool's log alive, so publishing is safe
+/// even if the operation has just released the pool's memory.
+#[must_use = "publish the event once the state change is complete"]
+pub(crate) struct Pending(Option<(Arc<PoolLog>, RawEvent)>);
+
+impl Pending {
+    /// No event (a pool without logging, or without sinks).
+    #[inline(always)]
+    pub(crate) fn none() -> Pending {
+        Pending(None)
+    }
+
+    /// Gives the event to the sinks. Call it when nothing after it, in the operation that
+    /// recorded the event, touches state the lease protects.
+    #[inline]
+    pub(crate) fn publish(self) {
+        if let Some((log, raw)) = self.0 {
+            publish_cold(&log, &raw);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn publish_cold(log: &PoolLog, raw: &RawEvent) {
+    log.publish(raw);
 }
 
 /// Where a block is, as the log last recorded it (the low half of a per-block record word).
@@ -178,38 +254,38 @@ impl SlotLog {
     /// The home slot's lease handed `block` out.
     #[cold]
     #[inline(never)]
-    pub(crate) fn allocate(&self, block: u32) {
-        self.at_home(EventKind::Allocate, block, self.home);
+    pub(crate) fn allocate(&self, block: u32) -> Pending {
+        self.at_home(EventKind::Allocate, block, self.home)
     }
 
     /// The home slot's lease took `block` back on its free list.
     #[cold]
     #[inline(never)]
-    pub(crate) fn freed_local(&self, block: u32) {
-        self.at_home(EventKind::FreedLocal, block, HOLDER_FREE);
+    pub(crate) fn freed_local(&self, block: u32) -> Pending {
+        self.at_home(EventKind::FreedLocal, block, HOLDER_FREE)
     }
 
     /// An event of the home slot's lease on `block`, which leaves the block with `holder`.
-    fn at_home(&self, kind: EventKind, block: u32, holder: u32) {
+    fn at_home(&self, kind: EventKind, block: u32, holder: u32) -> Pending {
         let (seq, _) = self.step(block, holder);
-        self.pool.emit(kind, self.home, self.home, block, seq, NONE);
+        self.pool.emit(kind, self.home, self.home, block, seq, NONE)
     }
 
     /// `block`'s owner made a capability of it.
     #[cold]
     #[inline(never)]
-    pub(crate) fn sent(&self, block: u32) {
+    pub(crate) fn sent(&self, block: u32) -> Pending {
         let word = self.blocks[block as usize].load(Ordering::Relaxed);
         let owner = word as u32;
         let (seq, _) = self.step(block, IN_FLIGHT | (owner & !IN_FLIGHT));
         self.pool
-            .emit(EventKind::TransferSent, owner, self.home, block, seq, NONE);
+            .emit(EventKind::TransferSent, owner, self.home, block, seq, NONE)
     }
 
     /// The lease of slot `owner` accepted `block`.
     #[cold]
     #[inline(never)]
-    pub(crate) fn accepted(&self, block: u32, owner: usize) {
+    pub(crate) fn accepted(&self, block: u32, owner: usize) -> Pending {
         let owner = owner as u32;
         let (seq, before) = self.step(block, owner);
         let sender = if before & IN_FLIGHT != 0 && before != HOLDER_FREE {
@@ -218,13 +294,13 @@ impl SlotLog {
             NONE
         };
         self.pool
-            .emit(EventKind::Accepted, owner, self.home, block, seq, sender);
+            .emit(EventKind::Accepted, owner, self.home, block, seq, sender)
     }
 
     /// `block` goes home as a remote free, from its owner or from a dropped capability.
     #[cold]
     #[inline(never)]
-    pub(crate) fn freed_remote(&self, block: u32) {
+    pub(crate) fn freed_remote(&self, block: u32) -> Pending {
         let (seq, before) = self.step(block, HOLDER_FREE);
         let actor = if before & IN_FLIGHT != 0 {
             NONE
@@ -238,22 +314,22 @@ impl SlotLog {
             block,
             seq,
             self.home,
-        );
+        )
     }
 
     /// An allocation found this slot empty.
     #[cold]
     #[inline(never)]
-    pub(crate) fn exhausted(&self) {
+    pub(crate) fn exhausted(&self) -> Pending {
         let home = self.home;
         self.pool
-            .emit(EventKind::Exhausted, home, NONE, NONE, 0, NONE);
+            .emit(EventKind::Exhausted, home, NONE, NONE, 0, NONE)
     }
 
     /// Slot `fallback_slot` of the fallback pool served an allocation of this slot.
     #[cold]
     #[inline(never)]
-    pub(crate) fn fallback_used(&self, fallback_slot: usize) {
+    pub(crate) fn fallback_used(&self, fallback_slot: usize) -> Pending {
         let home = self.home;
         self.pool.emit(
             EventKind::FallbackUsed,
@@ -262,7 +338,7 @@ impl SlotLog {
             NONE,
             0,
             fallback_slot as u32,
-        );
+        )
     }
 }
 
@@ -363,14 +439,7 @@ impl OwnershipLog {
     /// # Errors
     /// The first sink error (the other sinks are still flushed).
     pub fn flush(&self) -> io::Result<()> {
-        let mut first = Ok(());
-        for sink in &self.log.sinks {
-            let result = sink.flush();
-            if first.is_ok() {
-                first = result;
-            }
-        }
-        first
+        self.log.flush()
     }
 }
 

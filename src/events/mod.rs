@@ -59,7 +59,7 @@ pub use config::{EventSink, LogConfig};
 pub use event::{Event, EventKind, SCHEMA_VERSION};
 pub use json::{JsonLines, ReadError, read_json_lines};
 pub use log::OwnershipLog;
-pub(crate) use log::{PoolLog, SlotLog};
+pub(crate) use log::{Pending, PoolLog, SlotLog};
 pub use replay::{
     Holder, ReplayError, ReplaySummary, Validator, Violation, ViolationKind, validate,
 };

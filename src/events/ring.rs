@@ -16,14 +16,22 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
-    /// An empty ring with room for `capacity` events (at least 1).
-    pub(crate) fn new(capacity: usize) -> Ring {
+    /// An empty ring with room for `capacity` events (at least 1), or `None` when the system
+    /// allocator refuses the room (or its size in bytes overflows).
+    pub(crate) fn try_new(capacity: usize) -> Option<Ring> {
         let capacity = capacity.max(1);
-        Ring {
-            events: VecDeque::with_capacity(capacity),
+        let mut events = VecDeque::new();
+        events.try_reserve_exact(capacity).ok()?;
+        Some(Ring {
+            events,
             capacity,
             overwritten: 0,
-        }
+        })
+    }
+
+    /// Bytes a ring of `capacity` events takes (saturated).
+    pub(crate) fn bytes_for(capacity: usize) -> usize {
+        capacity.saturating_mul(size_of::<RawEvent>())
     }
 
     /// Appends `event`, dropping the oldest when full.

@@ -39,7 +39,13 @@ pub const MAX_CAPACITY: usize = 1 << 26;
 
 /// Makes a mailbox of `capacity` messages (clamped to `1..=MAX_CAPACITY`).
 ///
-/// Use [`try_mailbox`] to have an out-of-range capacity reported instead of clamped.
+/// Use [`try_mailbox`] to have an out-of-range capacity reported instead of clamped, and to
+/// get an `Err` instead of a panic when the memory for the messages cannot be had.
+///
+/// # Panics
+/// When the system allocator cannot provide `capacity` message cells (about `capacity *
+/// size_of::<M>()` bytes: a clamped capacity of a large message type can ask for hundreds of
+/// gigabytes). The panic message names the size; it never aborts the process.
 ///
 /// ```
 /// let (tx, rx) = umrf::mailbox::<u64>(0); // clamped to 1
@@ -48,13 +54,14 @@ pub const MAX_CAPACITY: usize = 1 << 26;
 /// assert_eq!(rx.recv(), Ok(5));
 /// ```
 pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
-    make(capacity.clamp(1, MAX_CAPACITY))
+    make(capacity.clamp(1, MAX_CAPACITY)).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Makes a mailbox of exactly `capacity` messages.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] when `capacity` is 0 or above [`MAX_CAPACITY`].
+/// [`Error::InvalidConfig`] when `capacity` is 0 or above [`MAX_CAPACITY`], or when the
+/// system allocator cannot provide the memory for `capacity` messages of type `M`.
 ///
 /// ```
 /// assert!(umrf::try_mailbox::<u8>(0).is_err());
@@ -68,13 +75,21 @@ pub fn try_mailbox<M: Transferable>(capacity: usize) -> Result<(Sender<M>, Recei
             reason: format!("mailbox capacity {capacity} is out of range: use 1..={MAX_CAPACITY}"),
         });
     }
-    Ok(make(capacity))
+    make(capacity)
 }
 
-fn make<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
+fn make<M: Transferable>(capacity: usize) -> Result<(Sender<M>, Receiver<M>), Error> {
+    let ring = Ring::try_new(capacity).ok_or_else(|| Error::InvalidConfig {
+        reason: format!(
+            "a mailbox of {capacity} messages of `{}` needs {} bytes, which the system allocator refused: use a smaller capacity, or send a capability to a pool block instead of a large value",
+            core::any::type_name::<M>(),
+            Ring::<M>::bytes_for(capacity),
+        ),
+    })?;
     let shared = Arc::new(Shared {
-        ring: Ring::new(capacity),
+        ring,
         senders: AtomicUsize::new(1),
+        closed: AtomicBool::new(false),
         receiver_alive: AtomicBool::new(true),
         receiver_sleeping: AtomicBool::new(false),
         senders_sleeping: AtomicUsize::new(0),
@@ -82,7 +97,7 @@ fn make<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
         not_empty: Condvar::new(),
         not_full: Condvar::new(),
     });
-    (
+    Ok((
         Sender {
             shared: shared.clone(),
         },
@@ -90,13 +105,15 @@ fn make<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
             shared,
             _not_sync: PhantomData,
         },
-    )
+    ))
 }
 
 /// State shared by both ends.
 struct Shared<M> {
     ring: Ring<M>,
     senders: AtomicUsize,
+    /// Set once by [`Sender::close_for_all`]: the receiver acts as if every sender were gone.
+    closed: AtomicBool,
     receiver_alive: AtomicBool,
     receiver_sleeping: AtomicBool,
     senders_sleeping: AtomicUsize,
@@ -183,7 +200,7 @@ impl<M> Shared<M> {
     }
 
     fn is_disconnected_for_receiver(&self) -> bool {
-        self.senders.load(Ordering::Acquire) == 0
+        self.senders.load(Ordering::Acquire) == 0 || self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -347,6 +364,18 @@ fn wait<'a>(
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             Some(guard)
         }
+    }
+}
+
+impl<M: Transferable> Sender<M> {
+    /// Closes the mailbox for every sender, clones included: the receiver takes what is
+    /// queued and then sees the mailbox disconnected, as if every sender were gone. Messages
+    /// sent later are dropped with the receiver (a capability among them goes home).
+    pub(crate) fn close_for_all(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        // Under the lock, as the last sender's drop does: a receiver about to sleep checks
+        // the flag under it, so this wake-up is not lost.
+        self.shared.notify(&self.shared.not_empty, true);
     }
 }
 

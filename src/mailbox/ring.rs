@@ -44,21 +44,35 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
     /// An empty ring of exactly `capacity` cells (`capacity >= 1`).
+    #[cfg(all(test, umrf_loom))]
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::try_new(capacity).expect("a small ring")
+    }
+
+    /// An empty ring of exactly `capacity` cells (`capacity >= 1`), or `None` when the system
+    /// allocator cannot provide its cells (the size in bytes is checked before asking).
+    pub(crate) fn try_new(capacity: usize) -> Option<Self> {
         assert!(capacity >= 1, "ring capacity checked by the caller");
-        let cells = (0..capacity)
-            .map(|i| Cell {
-                stamp: AtomicUsize::new(i),
-                message: UnsafeCell::new(MaybeUninit::uninit()),
-            })
-            .collect();
-        Ring {
+        capacity.checked_mul(size_of::<Cell<T>>())?;
+        let mut cells = Vec::new();
+        cells.try_reserve_exact(capacity).ok()?;
+        cells.extend((0..capacity).map(|i| Cell {
+            stamp: AtomicUsize::new(i),
+            message: UnsafeCell::new(MaybeUninit::uninit()),
+        }));
+        let cells = cells.into_boxed_slice();
+        Some(Ring {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
             cells,
             capacity,
             one_lap: (capacity + 1).next_power_of_two(),
-        }
+        })
+    }
+
+    /// Bytes the cells of a ring of `capacity` messages take (saturated).
+    pub(crate) fn bytes_for(capacity: usize) -> usize {
+        capacity.saturating_mul(size_of::<Cell<T>>())
     }
 
     pub(crate) fn capacity(&self) -> usize {

@@ -38,7 +38,7 @@ enum Kind {
 /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(4).slots(1).build()?;
 /// let any = AnyPool::from(pool);
 /// assert!(any.is::<CpuLocal>() && !any.is::<Hugepage>());
-/// let any = any.try_into_typed::<Hugepage>().unwrap_err(); // handed back
+/// let any = any.try_into_typed::<Hugepage>().unwrap_err().into_inner(); // handed back
 /// let pool: Pool<CpuLocal> = any.try_into_typed().unwrap();
 /// # drop(pool);
 /// # Ok::<(), umrf::Error>(())
@@ -98,7 +98,9 @@ impl AnyPool {
     /// The typed pool, if its residency is `R`; else this pool, unchanged.
     ///
     /// # Errors
-    /// `Err(self)` when the pool's residency is not `R` (see [`is`](AnyPool::is)).
+    /// An [`IntoTypedError`] that hands this pool back unchanged (take it with
+    /// [`IntoTypedError::into_inner`]) when the pool's residency is not `R` (see
+    /// [`is`](AnyPool::is)).
     ///
     /// ```
     /// use umrf::placement::{decide, AnyPool, Request};
@@ -111,11 +113,14 @@ impl AnyPool {
     /// let _buf: umrf::SharedBuffer<u32, CpuLocal> = lease.alloc(16)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_into_typed<R: Residency>(self) -> Result<Pool<R>, AnyPool> {
+    pub fn try_into_typed<R: Residency>(self) -> Result<Pool<R>, IntoTypedError> {
         if self.is::<R>() {
             Ok(Pool::from_raw(self.raw))
         } else {
-            Err(self)
+            Err(IntoTypedError {
+                pool: self,
+                expected: R::NAME,
+            })
         }
     }
 
@@ -174,9 +179,10 @@ impl fmt::Debug for AnyPool {
     }
 }
 
-/// Whether `R` is the built-in marker of `strategy`. `NumaNode<N>` cannot be named for a node
-/// known only at run time, so any residency named `NumaNode` with that node's strategy
-/// matches (the markers `NumaNode<N>` and their aliases `Node0`…`Node7`).
+/// Whether `R` is the built-in marker of `strategy`, by type identity: a custom marker never
+/// matches, whatever its name. `NumaNode<N>` cannot be named for a node known only at run
+/// time, so it is recognised by its sealed node number (the markers `NumaNode<N>` and their
+/// aliases `Node0`…`Node7`).
 fn builtin_matches<R: Residency>(strategy: Strategy) -> bool {
     let id = TypeId::of::<R>();
     match strategy {
@@ -184,7 +190,7 @@ fn builtin_matches<R: Residency>(strategy: Strategy) -> bool {
         Strategy::Hugepage => id == TypeId::of::<Hugepage>(),
         Strategy::Cxl => id == TypeId::of::<Cxl>(),
         Strategy::GpuPinned => id == TypeId::of::<GpuPinned>(),
-        Strategy::Numa { .. } => R::NAME == Node0::NAME && R::STRATEGY == strategy,
+        Strategy::Numa { node } => crate::residency::builtin_numa_node::<R>() == Some(node),
     }
 }
 
@@ -251,3 +257,65 @@ impl AnyPoolBuilder {
         })
     }
 }
+
+/// A refused [`AnyPool::try_into_typed`]: the residency asked for is not the pool's. It hands
+/// the pool back unchanged and implements [`std::error::Error`] (`Send + Sync`), so `?` works
+/// into `Box<dyn Error + Send + Sync>` and into [`crate::Error`].
+///
+/// ```
+/// use umrf::placement::AnyPool;
+/// use umrf::{Pool, residency::{CpuLocal, Hugepage}};
+/// let any = AnyPool::from(Pool::<CpuLocal>::builder().name("p").block_size(64).blocks_per_slot(1).slots(1).build()?);
+/// let err = any.try_into_typed::<Hugepage>().unwrap_err();
+/// assert_eq!(err.expected(), "Hugepage");
+/// assert!(err.to_string().contains("pool `p` has residency CpuLocal, not Hugepage"));
+/// let pool: Pool<CpuLocal> = err.into_inner().try_into_typed()?;
+/// # drop(pool);
+/// # Ok::<(), umrf::Error>(())
+/// ```
+pub struct IntoTypedError {
+    pool: AnyPool,
+    expected: &'static str,
+}
+
+impl IntoTypedError {
+    /// The pool, unchanged.
+    pub fn into_inner(self) -> AnyPool {
+        self.pool
+    }
+
+    /// The pool, to look at (its residency, name, backing).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The residency that was asked for.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+}
+
+impl fmt::Debug for IntoTypedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoTypedError")
+            .field("pool", self.pool.name())
+            .field("found", &self.pool.residency_name())
+            .field("expected", &self.expected)
+            .finish()
+    }
+}
+
+impl fmt::Display for IntoTypedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool `{}` has residency {}, not {}: ask for `{}`, or check `AnyPool::is` before converting",
+            self.pool.name(),
+            self.pool.residency_name(),
+            self.expected,
+            self.pool.residency_name()
+        )
+    }
+}
+
+impl std::error::Error for IntoTypedError {}

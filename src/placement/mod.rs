@@ -41,7 +41,7 @@
 //! println!("{decision}"); // "huge pages: remote scope: …"
 //!
 //! let pool = AnyPool::builder(&decision).block_size(1 << 20).blocks_per_slot(2).slots(1).build()?;
-//! let pool = pool.try_into_typed::<CpuLocal>().unwrap_err(); // not CpuLocal: handed back
+//! let pool = pool.try_into_typed::<CpuLocal>().unwrap_err().into_inner(); // not CpuLocal: handed back
 //! let pool = pool.try_into_typed::<Hugepage>().unwrap(); // a Pool<Hugepage>
 //! let lease = pool.attach()?;
 //! let buf = lease.alloc_zeroed::<u8>(4096)?; // a SharedBuffer<u8, Hugepage>
@@ -56,7 +56,7 @@ mod room;
 
 use core::fmt;
 
-pub use any_pool::{AnyPool, AnyPoolBuilder};
+pub use any_pool::{AnyPool, AnyPoolBuilder, IntoTypedError};
 pub use error::PlacementError;
 pub use request::{MemoryPreference, Reach, Request};
 

@@ -51,7 +51,10 @@ pub(crate) struct Identity {
 /// The setters of [`Settings`], written once for every builder that has a `settings` field.
 macro_rules! settings_setters {
     () => {
-        /// Names the pool (for errors, stats and metrics). Default: `<residency>-<id>`.
+        /// Names the pool (for errors, stats and metrics). Default: `<residency>-<id>`. An
+        /// empty (or all-blank) name makes `build` fail with
+        /// [`Error::InvalidConfig`](crate::Error::InvalidConfig). Names need not be unique:
+        /// errors that compare pools also give their ids.
         pub fn name(mut self, name: impl Into<String>) -> Self {
             self.settings.name = Some(name.into());
             self
@@ -156,6 +159,15 @@ pub(crate) fn build_raw(
     identity: Identity,
     fallback: Option<RawPool>,
 ) -> Result<RawPool, Error> {
+    if settings
+        .name
+        .as_ref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        return Err(Error::InvalidConfig {
+            reason: "the pool name is empty: give a name that says what the pool is for, or leave it unset for `<residency>-<id>`".into(),
+        });
+    }
     if settings.cpus.as_ref().is_some_and(Vec::is_empty) {
         return Err(Error::InvalidConfig {
             reason: "cpus is empty: give at least one CPU for the slots to serve".into(),
@@ -205,15 +217,19 @@ pub(crate) fn build_raw(
         })?);
     }
     backing::finish(&mut regions);
-    let log = settings.log.take().map(|config| {
-        PoolLog::new(
-            name.clone(),
-            id,
-            identity.label.clone(),
-            geometry.slots,
-            config,
-        )
-    });
+    let log = settings
+        .log
+        .take()
+        .map(|config| {
+            PoolLog::new(
+                name.clone(),
+                id,
+                identity.label.clone(),
+                geometry.slots,
+                config,
+            )
+        })
+        .transpose()?;
     let slot_list = regions
         .into_iter()
         .enumerate()

@@ -181,6 +181,13 @@ impl Drop for RawPool {
         }
         // Pairs with every other handle's Release decrement, as in `Arc::drop`.
         fence(Ordering::Acquire);
+        if let Some(log) = &self.inner().log {
+            // The sinks' buffered events reach their destination when the pool goes. Before
+            // the orphaning, so the sinks (foreign code) run while no slot is mid-update and
+            // the pool is still live; a sink's failure stays in its own state (as
+            // `JsonLines::failures` counts it), like every other sink error.
+            let _ = log.flush();
+        }
         // SAFETY: this thread took `handles` to zero, once, after the Acquire fence.
         unsafe { PoolInner::orphan(self.inner) }
     }

@@ -12,11 +12,13 @@ use super::slot::{NOT_LOCAL, Slot};
 use super::stats::SlotStats;
 use super::{Pool, Taken};
 use crate::buffer::SharedBuffer;
+use crate::events::Pending;
 
 /// `take_slow`'s name for a block taken through the lease's own slot.
 const PRIMARY: u32 = 0;
 use crate::error::Error;
 use crate::residency::Residency;
+use crate::thread_bound::LeaseStaysOnItsThread;
 
 /// A lease on one slot, untyped.
 ///
@@ -116,6 +118,13 @@ pub struct LocalPool<R: Residency> {
     _marker: PhantomData<(R, *mut ())>,
 }
 
+// SAFETY: no type implements `LeaseStaysOnItsThread` (it is private and has no impl), so this
+// impl never applies: `LocalPool` is `!Send` (Slot invariant 2 relies on it). It exists so that
+// the compiler's error names the lease and the remedy (see `thread_bound`).
+unsafe impl<R: Residency> Send for LocalPool<R> where LocalPool<R>: LeaseStaysOnItsThread {}
+// SAFETY: as for `Send`: never applies, so `LocalPool` is `!Sync`.
+unsafe impl<R: Residency> Sync for LocalPool<R> where LocalPool<R>: LeaseStaysOnItsThread {}
+
 impl<R: Residency> LocalPool<R> {
     pub(crate) fn new(lease: RawLease) -> Self {
         let mut depth = 0;
@@ -179,12 +188,7 @@ impl<R: Residency> LocalPool<R> {
                     local_gen: self.lease.generation,
                 },
                 Some((fallback, block)) => {
-                    let (slot, local_gen) = self.fallback_lease(fallback);
-                    Taken {
-                        slot,
-                        block,
-                        local_gen,
-                    }
+                    return Ok(self.fallback_served(fallback, block, len));
                 }
                 None => return Err(exhausted_error(inner, self.lease.slot())),
             },
@@ -289,6 +293,13 @@ impl<R: Residency> LocalPool<R> {
     ///
     /// Returns which lease took it ([`PRIMARY`], or `1 + i` for the `i`-th fallback lease) and
     /// the block: a register-sized value, so the caller's `Result` stays out of memory.
+    ///
+    /// `tracing` subscribers, which may panic, run here only while no block is held and every
+    /// fallback lease is back in its cell; a block served by a fallback pool is counted and
+    /// traced by [`fallback_served`](Self::fallback_served), once the caller's buffer owns it.
+    /// Event sinks (whose panics are caught, never unwinding here) run after each state change
+    /// is complete: a refill records its block as allocated, in the slot and in the log,
+    /// before its sinks run.
     #[cold]
     #[inline(never)]
     fn take_slow(&self) -> Option<(u32, u32)> {
@@ -296,7 +307,7 @@ impl<R: Residency> LocalPool<R> {
             return Some((PRIMARY, block));
         }
         let home = self.lease.slot();
-        home.note_exhausted();
+        home.note_exhausted().publish();
         let inner = self.lease.pool.inner();
         tracing::debug!(
             target: "umrf::pool",
@@ -316,27 +327,54 @@ impl<R: Residency> LocalPool<R> {
             };
             if let Some(lease) = lease {
                 let block = lease.pop();
-                if block.is_none() {
-                    lease.slot().note_exhausted();
-                }
-                let served_by = lease.slot().index();
+                let exhausted = if block.is_none() {
+                    lease.slot().note_exhausted()
+                } else {
+                    Pending::none()
+                };
                 cell.set(Some(lease));
+                exhausted.publish();
                 if let Some(block) = block {
-                    home.note_fallback(served_by);
-                    tracing::debug!(
-                        target: "umrf::pool",
-                        pool = %inner.name,
-                        slot = home.index(),
-                        fallback = %pool.inner().name,
-                        fallback_slot = served_by,
-                        "allocation served by the fallback pool"
-                    );
                     return Some((which, block));
                 }
             }
             next = pool.inner().fallback.as_ref();
         }
         None
+    }
+
+    /// The buffer for `block`, which fallback lease `which` (as numbered by `take_slow`) just
+    /// served; then, with the block owned, the fallback is counted, logged and traced.
+    ///
+    /// A subscriber or sink that panics here unwinds through a buffer that owns the block,
+    /// which goes home: nothing is stranded.
+    #[cold]
+    #[inline(never)]
+    fn fallback_served<T: Pod>(&self, which: u32, block: u32, len: usize) -> SharedBuffer<T, R> {
+        let (slot, local_gen) = self.fallback_lease(which);
+        // SAFETY: as in `alloc`: the block was handed to this lease alone, from a fallback
+        // pool of residency R whose blocks are at least as large and as aligned as this
+        // pool's, where the request was checked.
+        let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
+        // SAFETY: `slot` is the fallback lease's slot, live while that lease (kept in its
+        // cell) holds the pool.
+        let served_by = unsafe { slot.as_ref() }.index();
+        let home = self.lease.slot();
+        home.note_fallback(served_by).publish();
+        let inner = self.lease.pool.inner();
+        let mut chain = core::iter::successors(inner.fallback.as_ref(), |pool| {
+            pool.inner().fallback.as_ref()
+        });
+        let fallback = chain.nth(which as usize - 1);
+        tracing::debug!(
+            target: "umrf::pool",
+            pool = %inner.name,
+            slot = home.index(),
+            fallback = %fallback.map_or("", |pool| pool.inner().name.as_str()),
+            fallback_slot = served_by,
+            "allocation served by the fallback pool"
+        );
+        buffer
     }
 
     /// The slot and generation of fallback lease `which` (as numbered by `take_slow`), which

@@ -25,7 +25,7 @@ use super::block::BlockState;
 use super::inner::PoolInner;
 use super::state::StateTable;
 use crate::backing::Region;
-use crate::events::SlotLog;
+use crate::events::{Pending, SlotLog};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
 
 /// End of a chain in the remote queue.
@@ -113,6 +113,10 @@ fn count_of(word: u64) -> u64 {
 ///    a pool without logging pays one test of a pointer already in cache where it is checked
 ///    (never on the allocation fast path). A logging slot never uses `hot` and keeps `len` at
 ///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
+/// 7. No code from outside the crate runs inside a `Slot` method while the owner side or a
+///    block's state is half updated: logging methods return their event as a
+///    [`Pending`], and the sinks run once the change is complete (for a local free, from the
+///    caller, once no reference to the slot is live).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
@@ -291,21 +295,24 @@ impl Slot {
 
     /// Pushes a block given up on the owner's thread.
     ///
+    /// Returns the event of a logging slot, for the caller to publish once no reference into
+    /// the pool is live: a sink may drop the lease and the pool's last handle, which releases
+    /// the pool's memory.
+    ///
     /// # Safety
     /// 1. The calling thread holds this slot's lease (invariant 2).
     /// 2. `block` is out of the pool and the caller gives it up.
     #[inline]
-    pub(crate) unsafe fn push_local(&self, block: u32) {
+    pub(crate) unsafe fn push_local(&self, block: u32) -> Pending {
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
         unsafe { self.states.free_at_home(block) };
         if let Some(log) = self.log() {
             // SAFETY: caller's promise 1, passed on.
-            unsafe { self.park(log, block) };
-            return;
+            return unsafe { self.park(log, block) };
         }
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
-            return;
+            return Pending::none();
         }
         let len = self.own.len.load(Ordering::Relaxed);
         self.own.stack.with_mut(|stack| {
@@ -314,6 +321,7 @@ impl Slot {
             stack[len as usize] = block;
         });
         self.own.len.store(len + 1, Ordering::Relaxed);
+        Pending::none()
     }
 
     /// Bookkeeping of one allocation: the count and the block's state.
@@ -332,14 +340,15 @@ impl Slot {
     // pools without logging pay nothing for logging on the allocation path. Its free blocks
     // are parked on the same stack storage, counted by the log (`SlotLog::parked`).
 
-    /// Frees `block` onto a logging slot's parked stack, and logs it.
+    /// Frees `block` onto a logging slot's parked stack, and logs it; the event is for the
+    /// caller of [`push_local`](Self::push_local) to publish.
     ///
     /// # Safety
     /// As [`push_local`](Self::push_local).
     #[cold]
     #[inline(never)]
-    unsafe fn park(&self, log: &SlotLog, block: u32) {
-        log.freed_local(block);
+    unsafe fn park(&self, log: &SlotLog, block: u32) -> Pending {
+        let event = log.freed_local(block);
         let parked = log.parked();
         self.own.stack.with_mut(|stack| {
             // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
@@ -347,6 +356,7 @@ impl Slot {
             stack[parked as usize] = block;
         });
         log.set_parked(parked + 1);
+        event
     }
 
     /// `refill` for a logging slot: a parked block, else a fresh one, else the remote frees.
@@ -360,7 +370,7 @@ impl Slot {
             if fresh < self.blocks {
                 self.own.fresh.store(fresh + 1, Ordering::Relaxed);
                 self.note_alloc(fresh);
-                log.allocate(fresh);
+                log.allocate(fresh).publish();
                 return Some(fresh);
             }
             // SAFETY: caller's promise, passed on. The drained blocks land at the bottom of the
@@ -378,7 +388,8 @@ impl Slot {
         });
         log.set_parked(parked - 1);
         self.note_alloc(block);
-        log.allocate(block);
+        // The stack and the counters are settled before the sinks run.
+        log.allocate(block).publish();
         Some(block)
     }
 
@@ -442,20 +453,19 @@ impl Slot {
         taken
     }
 
-    /// Counts an allocation that found this slot empty.
-    pub(crate) fn note_exhausted(&self) {
+    /// Counts an allocation that found this slot empty; the event is for the caller to
+    /// publish once its own state is settled.
+    pub(crate) fn note_exhausted(&self) -> Pending {
         bump(&self.own.exhausted);
-        if let Some(log) = self.log() {
-            log.exhausted();
-        }
+        self.log().map_or_else(Pending::none, SlotLog::exhausted)
     }
 
-    /// Counts an allocation that slot `fallback_slot` of a fallback pool served for this slot.
-    pub(crate) fn note_fallback(&self, fallback_slot: usize) {
+    /// Counts an allocation that slot `fallback_slot` of a fallback pool served for this slot;
+    /// the event is for the caller to publish once its own state is settled.
+    pub(crate) fn note_fallback(&self, fallback_slot: usize) -> Pending {
         bump(&self.own.fallbacks);
-        if let Some(log) = self.log() {
-            log.fallback_used(fallback_slot);
-        }
+        self.log()
+            .map_or_else(Pending::none, |log| log.fallback_used(fallback_slot))
     }
 
     /// Counts a capability refused by this slot's lease.
@@ -479,16 +489,17 @@ impl Slot {
     /// 2. `block` belongs to it, is out of the pool, and the caller gives it up; `trip` is the
     ///    trip it is on.
     pub(crate) unsafe fn free_remote(slot: NonNull<Slot>, block: u32, trip: u32) {
-        let last = {
+        let (last, event) = {
             // SAFETY: promise 1. The reference ends before the pool can be freed: nothing frees
             // it while this block is not yet counted home, and it is counted by the CAS below,
             // after which only the thread that brought the count to zero touches the pool.
             let this = unsafe { slot.as_ref() };
             this.states.record_remote(block, trip, BlockState::Free);
-            if let Some(log) = this.log() {
-                // Before the push below: its Release hands the log's record to the drainer.
-                log.freed_remote(block);
-            }
+            // Recorded before the push below (its Release hands the log's record to the
+            // drainer); given to the sinks only after it, and after the pool is told.
+            let event = this
+                .log()
+                .map_or_else(Pending::none, |log| log.freed_remote(block));
             let mut word = this.remote.word.load(Ordering::Relaxed);
             loop {
                 this.next[block as usize].store(head_of(word), Ordering::Relaxed);
@@ -500,7 +511,7 @@ impl Slot {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break word & ORPHANED != 0 && count == 0,
+                    Ok(_) => break (word & ORPHANED != 0 && count == 0, event),
                     Err(now) => word = now,
                 }
             }
@@ -512,6 +523,8 @@ impl Slot {
             // SAFETY: the slot is home; `PoolInner::slot_home` is called once per slot.
             unsafe { PoolInner::slot_home(pool) }
         }
+        // The event keeps the log alive: this is safe even if the pool was just released.
+        event.publish();
     }
 
     /// Marks the slot orphaned (no lease exists or will exist) and reports whether every block

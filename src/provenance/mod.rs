@@ -20,7 +20,7 @@
 //! assert_eq!(owner.state, BlockState::Owned { slot: 1 });
 //!
 //! let elsewhere = Box::new(0u64);
-//! assert!(provenance::owner_of(&*elsewhere as *const u64 as *const u8).is_none());
+//! assert!(provenance::owner_of(&*elsewhere as *const u64).is_none());
 //! # Ok::<(), umrf::Error>(())
 //! ```
 //!
@@ -31,7 +31,10 @@
 //! block of a pool coming home either sees the pool (and reads live memory) or does not see it
 //! at all (and returns `None`); it never reads freed memory.
 
+mod address;
 mod registry;
+
+pub use address::Address;
 
 pub(crate) use registry::{register, unregister};
 
@@ -106,11 +109,11 @@ pub struct Owner {
 /// let buf = lease.alloc::<u8>(1)?;
 /// let owner = provenance::owner_of(buf.as_ptr()).unwrap();
 /// assert_eq!(owner.pool_id, pool.id());
-/// assert!(provenance::owner_of(std::ptr::null()).is_none());
+/// assert!(provenance::owner_of(std::ptr::null::<u8>()).is_none());
 /// # Ok::<(), umrf::Error>(())
 /// ```
-pub fn owner_of(ptr: *const u8) -> Option<Owner> {
-    registry::with_slot_at(ptr.addr(), |slot, pool, offset| {
+pub fn owner_of(ptr: impl Address) -> Option<Owner> {
+    registry::with_slot_at(ptr.address(), |slot, pool, offset| {
         let block = offset / pool.block_size;
         let start = slot.block_ptr(0).as_ptr().addr();
         Some(Owner {

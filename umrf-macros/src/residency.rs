@@ -5,6 +5,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, LitStr, Type};
 
+/// The names of umrf's built-in markers, which a custom marker may not take.
+const BUILTIN_NAMES: [&str; 5] = ["CpuLocal", "NumaNode", "Cxl", "GpuPinned", "Hugepage"];
+
 const USAGE: &str = "#[derive(Residency)] needs `#[residency(like = <built-in residency>, name = \"<name>\")]`, for example `#[residency(like = Hugepage, name = \"staging\")]`";
 
 pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
@@ -51,6 +54,15 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                     return Err(syn::Error::new(
                         value.span(),
                         "the residency name must not be empty",
+                    ));
+                }
+                if BUILTIN_NAMES.contains(&value.value().as_str()) {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        format!(
+                            "`{}` is the name of a built-in residency: give this marker its own name (errors, metrics and logs name residencies by it)",
+                            value.value()
+                        ),
                     ));
                 }
                 name = Some(value);
