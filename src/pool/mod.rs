@@ -13,6 +13,8 @@ mod lease;
 mod slot;
 mod state;
 mod stats;
+#[cfg(test)]
+mod wrap_tests;
 
 #[cfg(all(test, umrf_loom))]
 mod loom_tests;
