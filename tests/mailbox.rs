@@ -250,3 +250,27 @@ fn ends_are_transferable_ports() {
     assert_eq!(reply_rx.recv(), Ok(7));
     assert!(format!("{tx:?} {rx:?}").contains("capacity"));
 }
+
+/// A message that carries a sender of its own mailbox.
+struct Carrier(#[allow(dead_code)] umrf::mailbox::Sender<Carrier>);
+
+// SAFETY: a Sender is Transferable (a port that owns a share of its channel); the wrapper adds
+// no other state. (Test-only type: `#[derive(Message)]` is tested on recursive types in
+// tests/derive.rs.)
+unsafe impl Transferable for Carrier {}
+
+#[test]
+fn dropping_the_receiver_while_a_queued_message_holds_the_last_sender_returns() {
+    let (tx, rx) = mailbox::<Carrier>(2);
+    tx.send(Carrier(tx.clone())).unwrap();
+    drop(tx); // the queued message now holds the mailbox's last sender
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rx);
+        done_tx.send(()).unwrap();
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "dropping the receiver deadlocked on the mailbox's lock"
+    );
+}
