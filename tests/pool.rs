@@ -96,6 +96,40 @@ fn attach_takes_free_slots_and_refuses_busy_or_missing_ones() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads /sys and pins a thread")]
+fn attach_prefers_the_slot_serving_the_calling_cpu_then_any_free_one() {
+    let online: Vec<u32> = umrf::topology::Topology::detect()
+        .unwrap()
+        .online_cpus()
+        .iter()
+        .collect();
+    let (first, last) = (online[0], *online.last().unwrap());
+    std::thread::spawn(move || {
+        if let Err(e) = umrf::cores::pin_current_thread(last) {
+            println!("SKIPPED: cannot pin to CPU {last}: {e}");
+            return;
+        }
+        // Slots 0 and 1 serve another CPU where the machine has two; slot 2 serves this one.
+        let p = Pool::<CpuLocal>::builder()
+            .block_size(64)
+            .blocks_per_slot(1)
+            .cpus([first, first, last])
+            .build()
+            .unwrap();
+        let mine = p.attach().unwrap();
+        assert_eq!(p.backing()[mine.slot()].cpu, Some(last));
+        if first != last {
+            assert_eq!(mine.slot(), 2, "the slot of the calling CPU");
+        }
+        // That slot is taken: the next lease falls back to the first free slot.
+        let next = p.attach().unwrap();
+        assert_eq!(next.slot(), if first != last { 0 } else { 1 });
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn slot_leases_are_exclusive_across_threads() {
     let p = pool(1, 1);
     let winners: usize = std::thread::scope(|s| {

@@ -62,6 +62,25 @@ impl RawLease {
             })
     }
 
+    /// Leases a free slot that serves CPU `cpu` (the first in index order), else the first free
+    /// slot of `pool`.
+    pub(crate) fn take_for_cpu(pool: &RawPool, cpu: Option<u32>) -> Result<RawLease, Error> {
+        let inner = pool.inner();
+        let serving = inner
+            .backing
+            .iter()
+            .enumerate()
+            .filter(|(_, backing)| cpu.is_some() && backing.cpu == cpu)
+            .map(|(index, _)| index);
+        serving
+            .chain(0..inner.slots.len())
+            .find_map(|index| RawLease::take(pool, index).ok())
+            .ok_or_else(|| Error::NoFreeSlot {
+                pool: inner.name.clone(),
+                slots: inner.slots.len(),
+            })
+    }
+
     /// The leased slot.
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {

@@ -278,7 +278,11 @@ impl<R: Residency> Pool<R> {
         self.raw
     }
 
-    /// Leases the first free slot for this thread.
+    /// Leases a slot for this thread: a free slot that serves the CPU the thread runs on now
+    /// (`sched_getcpu(3)`; see [`PoolBuilder::cpus`] for which CPU each slot serves), else the
+    /// first free slot. The thread may move to another CPU afterwards unless it is pinned
+    /// ([`cores::pin_current_thread`](crate::cores::pin_current_thread), or a
+    /// [`cores`](crate::cores) worker); the lease stays where it is.
     ///
     /// # Errors
     /// [`Error::NoFreeSlot`] when every slot is leased.
@@ -293,7 +297,7 @@ impl<R: Residency> Pool<R> {
     /// # Ok::<(), umrf::Error>(())
     /// ```
     pub fn attach(&self) -> Result<LocalPool<R>, Error> {
-        RawLease::take_any(&self.raw, 0).map(LocalPool::new)
+        RawLease::take_for_cpu(&self.raw, calling_cpu()).map(LocalPool::new)
     }
 
     /// Leases slot `index` for this thread.
@@ -413,5 +417,15 @@ impl<R: Residency> fmt::Debug for Pool<R> {
             .field("slots", &inner.slots.len())
             .field("backing", &backing::Summary(&inner.backing))
             .finish_non_exhaustive()
+    }
+}
+
+/// The CPU this thread runs on now, for [`Pool::attach`]; `None` under Miri, which does not
+/// model CPUs.
+fn calling_cpu() -> Option<u32> {
+    if cfg!(miri) {
+        None
+    } else {
+        crate::topology::Topology::current_cpu()
     }
 }
