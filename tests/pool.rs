@@ -306,6 +306,32 @@ fn exhaustion_falls_back_along_a_chain_of_pools() {
 }
 
 #[test]
+fn a_lease_gives_its_fallback_slot_back_once_its_own_slot_has_blocks_again() {
+    let spare = pool(2, 1); // one slot: only one lease at a time can overflow into it
+    let main = Pool::<CpuLocal>::builder()
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(2)
+        .exhaustion(Exhaustion::Fallback(spare.clone()))
+        .build()
+        .unwrap();
+    let (first, second) = (main.attach_slot(0).unwrap(), main.attach_slot(1).unwrap());
+    let own = first.alloc::<u8>(1).unwrap();
+    let overflow = first.alloc::<u8>(1).unwrap(); // from the spare slot, now leased by `first`
+    assert_eq!(spare.stats().in_use(), 1);
+    drop(own);
+    let _again = first.alloc::<u8>(1).unwrap(); // its own slot serves: the spare goes back
+    drop(overflow); // goes home to the spare slot as a remote free
+    let _mine = second.alloc::<u8>(1).unwrap();
+    let _theirs = second
+        .alloc::<u8>(1)
+        .expect("the spare slot is free for the next overflowing lease");
+    let s = spare.stats();
+    assert_eq!((s.in_use(), s.remote_frees()), (1, 1));
+    assert_eq!(main.stats().fallback_allocations(), 2);
+}
+
+#[test]
 fn a_fallback_pool_with_no_free_slot_means_exhaustion() {
     let spare = pool(4, 1);
     let _other_user = spare.attach().unwrap();

@@ -115,7 +115,10 @@ impl Drop for RawLease {
 /// any other thread they return as a remote free.
 ///
 /// If the slot runs out and the pool was built with a fallback pool, the lease takes a slot of
-/// the fallback pool (lazily, at the first exhaustion) and serves the allocation from there.
+/// the fallback pool (lazily, at the first exhaustion) and serves the allocation from there. It
+/// gives that slot back as soon as its own slot serves an allocation again (or when it is
+/// dropped), so a small fallback pool serves one overflowing lease after another; fallback
+/// blocks still out then go home as remote frees.
 ///
 /// ```
 /// use umrf::{Pool, residency::CpuLocal};
@@ -132,6 +135,8 @@ impl Drop for RawLease {
 pub struct LocalPool<R: Residency> {
     lease: RawLease,
     fallbacks: Box<[Cell<Option<RawLease>>]>,
+    /// Whether any entry of `fallbacks` holds a lease.
+    holds_fallback: Cell<bool>,
     _marker: PhantomData<(R, *mut ())>,
 }
 
@@ -147,6 +152,7 @@ impl<R: Residency> LocalPool<R> {
         LocalPool {
             lease,
             fallbacks,
+            holds_fallback: Cell::new(false),
             _marker: PhantomData,
         }
     }
@@ -186,11 +192,16 @@ impl<R: Residency> LocalPool<R> {
         // SAFETY: this lease holds the slot (RawLease invariant 0) on this thread (LocalPool is
         // !Send), so the owner side is ours (Slot invariant 2).
         let taken = match unsafe { self.lease.slot().pop_local() } {
-            Some(block) => Taken {
-                slot: self.lease.slot,
-                block,
-                local_gen: self.lease.generation,
-            },
+            Some(block) => {
+                if self.holds_fallback.get() {
+                    self.release_fallbacks();
+                }
+                Taken {
+                    slot: self.lease.slot,
+                    block,
+                    local_gen: self.lease.generation,
+                }
+            }
             None => match self.take_slow() {
                 Some((PRIMARY, block)) => Taken {
                     slot: self.lease.slot,
@@ -312,6 +323,7 @@ impl<R: Residency> LocalPool<R> {
     #[inline(never)]
     fn take_slow(&self) -> Option<(u32, u32)> {
         if let Some(block) = self.lease.pop() {
+            self.release_fallbacks();
             return Some((PRIMARY, block));
         }
         let home = self.lease.slot();
@@ -340,6 +352,7 @@ impl<R: Residency> LocalPool<R> {
                 }
                 let served_by = lease.slot().index();
                 cell.set(Some(lease));
+                self.holds_fallback.set(true);
                 if let Some(block) = block {
                     home.note_fallback(served_by);
                     tracing::debug!(
@@ -356,6 +369,18 @@ impl<R: Residency> LocalPool<R> {
             next = pool.inner().fallback.as_ref();
         }
         None
+    }
+
+    /// Gives back every fallback slot this lease holds, now that its own slot has a block
+    /// again: other leases may overflow into them. Blocks still out from them go home as
+    /// remote frees (their lease generation is no longer the slot's).
+    #[cold]
+    #[inline(never)]
+    fn release_fallbacks(&self) {
+        for cell in self.fallbacks.iter() {
+            drop(cell.take());
+        }
+        self.holds_fallback.set(false);
     }
 
     /// The slot and generation of fallback lease `which` (as numbered by `take_slow`), which
