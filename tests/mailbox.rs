@@ -59,13 +59,24 @@ fn capacity_is_exact_for_any_size_across_many_laps() {
 #[test]
 fn out_of_range_capacities_are_clamped_or_refused() {
     assert_eq!(mailbox::<u8>(0).0.capacity(), 1);
-    assert!(
-        try_mailbox::<u8>(0)
-            .unwrap_err()
-            .to_string()
-            .contains("out of range")
-    );
-    assert!(try_mailbox::<u8>(umrf::mailbox::MAX_CAPACITY + 1).is_err());
+    let max = umrf::mailbox::MAX_CAPACITY;
+    for capacity in [0, max + 1] {
+        let err = try_mailbox::<u8>(capacity).unwrap_err();
+        assert!(
+            matches!(err, umrf::Error::MailboxCapacity { capacity: c, max: m } if c == capacity && m == max),
+            "{err:?}"
+        );
+        // The message names the mailbox, not a pool, and the range that works.
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("mailbox capacity {capacity} is out of range"))
+                && message.contains(&format!("1..={max}"))
+                && !message.contains("pool"),
+            "{message}"
+        );
+    }
+    // The remedy works: a capacity in the range is accepted.
+    assert_eq!(try_mailbox::<u8>(max).unwrap().0.capacity(), max);
 }
 
 #[test]

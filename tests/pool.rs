@@ -219,6 +219,48 @@ fn a_full_block_and_an_aligned_wide_type_fit() {
     assert_eq!(buf.block_size(), 256);
 }
 
+#[derive(Clone, Copy, Debug, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(65536))]
+struct AbovePage([[u8; 4096]; 16]);
+
+#[derive(Clone, Copy, Debug, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(4096))]
+struct OnePage([u8; 4096]);
+
+#[test]
+fn an_alignment_above_the_page_size_is_not_told_to_change_the_block_size() {
+    let p = Pool::<CpuLocal>::builder()
+        .block_size(65536) // a multiple of the alignment, which cannot help
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
+    let page = p.block_align(); // blocks are aligned to at most a page
+    if page >= 65536 {
+        println!("SKIPPED: pages of {page} bytes hold a 64 KiB-aligned type");
+        return;
+    }
+    let err = p.attach().unwrap().alloc::<AbovePage>(1).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, Error::Misaligned { align: 65536, .. }),
+        "{err:?}"
+    );
+    assert!(!message.contains("multiple of"), "{message}");
+    assert!(
+        message.contains(&format!("aligned to at most {page} bytes")),
+        "{message}"
+    );
+    // The remedy works: a type aligned to at most a page fits a page-sized block.
+    let q = Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
+    assert!(q.attach().unwrap().alloc::<OnePage>(1).is_ok());
+}
+
 #[test]
 fn exhaustion_is_an_error_and_loses_nothing() {
     let p = pool(3, 1);

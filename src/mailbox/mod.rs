@@ -54,7 +54,7 @@ pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
 /// Makes a mailbox of exactly `capacity` messages.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] when `capacity` is 0 or above [`MAX_CAPACITY`].
+/// [`Error::MailboxCapacity`] when `capacity` is 0 or above [`MAX_CAPACITY`].
 ///
 /// ```
 /// assert!(umrf::try_mailbox::<u8>(0).is_err());
@@ -64,8 +64,9 @@ pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
 /// ```
 pub fn try_mailbox<M: Transferable>(capacity: usize) -> Result<(Sender<M>, Receiver<M>), Error> {
     if capacity == 0 || capacity > MAX_CAPACITY {
-        return Err(Error::InvalidConfig {
-            reason: format!("mailbox capacity {capacity} is out of range: use 1..={MAX_CAPACITY}"),
+        return Err(Error::MailboxCapacity {
+            capacity,
+            max: MAX_CAPACITY,
         });
     }
     Ok(make(capacity))
