@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use bytemuck::Pod;
 
 use crate::capability::Capability;
-use crate::coherence::{Coherence, DeviceMapping, Direction};
+use crate::coherence::{Coherence, DeviceMapping, Direction, MapError};
 use crate::frozen::Frozen;
 use crate::pool::{BlockRef, NOT_LOCAL, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
@@ -190,6 +190,12 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         unsafe { self.block.slot().pool().as_ref() }.block_size
     }
 
+    /// The name of the pool the block belongs to.
+    pub(crate) fn pool_name(&self) -> crate::error::PoolName {
+        // SAFETY: BlockRef invariant 0: the pool is live while this block is out.
+        unsafe { self.block.slot().pool().as_ref() }.name.clone()
+    }
+
     /// The residency's name.
     pub fn residency_name(&self) -> &'static str {
         R::NAME
@@ -244,35 +250,48 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
     /// [`Coherence`]: the CPU may not touch the memory until the mapping is
     /// [unmapped](DeviceMapping::unmap).
     ///
+    /// # Errors
+    /// [`MapError`], handing the buffer back, when the coherence maintains cache lines in
+    /// software and the block could share a cache write-back granule with its neighbour (see
+    /// [`LineMethod::writeback_granule`](crate::coherence::LineMethod::writeback_granule)):
+    /// never on x86-64, whose default is [`Coherence::Hardware`].
+    ///
     /// ```
     /// use umrf::coherence::ToDevice;
     /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
     /// let buf = pool.attach()?.alloc_from_slice(&[1u8; 64])?;
-    /// let mapping = buf.map_for_device::<ToDevice>();
+    /// let mapping = buf.map_for_device::<ToDevice>().unwrap();
     /// // ... start the device on mapping.dma_addr(), mapping.byte_len() ...
     /// let buf = mapping.unmap();
     /// assert_eq!(buf[63], 1);
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    pub fn map_for_device<D: Direction>(self) -> DeviceMapping<T, R, D> {
+    pub fn map_for_device<D: Direction>(self) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
         DeviceMapping::new(self, Coherence::default())
     }
 
     /// As [`map_for_device`](Self::map_for_device), with the given [`Coherence`] (for example
     /// [`Coherence::Software`] for a device that does not snoop the CPU caches).
     ///
+    /// # Errors
+    /// As [`map_for_device`](Self::map_for_device): [`MapError`] for a block that could share
+    /// a write-back granule, when `coherence` maintains lines in software.
+    ///
     /// ```
     /// use umrf::coherence::{Coherence, FromDevice};
     /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
     /// let buf = pool.attach()?.alloc_zeroed::<u8>(64)?;
-    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software);
+    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software).unwrap();
     /// assert_eq!(mapping.coherence(), Coherence::Software);
     /// # drop(mapping.unmap());
     /// # Ok::<(), umrf::Error>(())
     /// ```
-    pub fn map_for_device_with<D: Direction>(self, coherence: Coherence) -> DeviceMapping<T, R, D> {
+    pub fn map_for_device_with<D: Direction>(
+        self,
+        coherence: Coherence,
+    ) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
         DeviceMapping::new(self, coherence)
     }
 }

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use super::{Coherence, Direction, DmaDirection};
+use super::{Coherence, Direction, DmaDirection, MapError};
 use crate::buffer::SharedBuffer;
 use crate::pool::{BlockRef, BlockState, StateMark};
 use crate::residency::Residency;
@@ -34,7 +34,7 @@ use crate::residency::Residency;
 /// let lease = pool.attach()?;
 /// let buf = lease.alloc_from_slice(&[1u32, 2, 3, 4])?;
 /// let addr = buf.as_ptr() as usize;
-/// let mapping = buf.map_for_device::<Bidirectional>();
+/// let mapping = buf.map_for_device::<Bidirectional>().unwrap();
 /// assert_eq!((mapping.dma_addr(), mapping.len(), mapping.byte_len()), (addr, 4, 16));
 /// assert_eq!(mapping.direction(), DmaDirection::Bidirectional);
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::MappedForDevice));
@@ -64,13 +64,23 @@ pub struct DeviceMapping<T: Pod, R: Residency, D: Direction> {
 }
 
 impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
-    /// Maps `buffer`: records the state, then makes the memory ready for the device.
-    pub(crate) fn new(buffer: SharedBuffer<T, R>, coherence: Coherence) -> Self {
+    /// Maps `buffer`: checks that software coherence (if used) cannot corrupt it, records the
+    /// state, then makes the memory ready for the device.
+    pub(crate) fn new(
+        buffer: SharedBuffer<T, R>,
+        coherence: Coherence,
+    ) -> Result<Self, MapError<T, R>> {
+        if let Some(method) = coherence.line_method() {
+            let start = buffer.as_ptr().addr();
+            if let Some(why) = method.refusal(start, buffer.block_size()) {
+                return Err(MapError::new(buffer, method.writeback_granule(), why));
+            }
+        }
         coherence.for_device(buffer.as_bytes());
         let local_gen = buffer.local_gen();
         let (ptr, len, block) = buffer.into_parts();
         let mark = block.mark(local_gen, BlockState::MappedForDevice);
-        DeviceMapping {
+        Ok(DeviceMapping {
             ptr,
             len,
             block,
@@ -78,7 +88,7 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
             mark,
             coherence,
             _marker: PhantomData,
-        }
+        })
     }
 
     /// The address to give a device or DMA engine: the buffer's virtual address, which is what
@@ -145,7 +155,7 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
     /// let lease = pool.attach()?;
-    /// let mapping = lease.alloc_from_slice(&[5u8; 64])?.map_for_device::<ToDevice>();
+    /// let mapping = lease.alloc_from_slice(&[5u8; 64])?.map_for_device::<ToDevice>().unwrap();
     /// let mut buf = mapping.unmap();
     /// buf[0] = 6; // the CPU owns it again
     /// # Ok::<(), umrf::Error>(())
