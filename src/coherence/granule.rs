@@ -64,9 +64,9 @@ pub(crate) fn from_ctr_el0(ctr: u64) -> (usize, usize) {
 pub(crate) fn refusal(start: usize, block_size: usize, granule: usize) -> Option<&'static str> {
     if block_size < granule {
         Some("smaller than")
-    } else if block_size % granule != 0 {
+    } else if !block_size.is_multiple_of(granule) {
         Some("not a whole number of")
-    } else if start % granule != 0 {
+    } else if !start.is_multiple_of(granule) {
         Some("not aligned to")
     } else {
         None

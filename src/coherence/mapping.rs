@@ -175,6 +175,59 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
     }
 }
 
+/// `SharedBuffer::map_for_device` and `map_for_device_with`, defined beside the type they make.
+impl<T: Pod, R: Residency> SharedBuffer<T, R> {
+    /// Hands the buffer to a device for direction `D` (a
+    /// [`coherence`](crate::coherence) marker), with the platform's default
+    /// [`Coherence`]: the CPU may not touch the memory until the mapping is
+    /// [unmapped](DeviceMapping::unmap).
+    ///
+    /// # Errors
+    /// [`MapError`], handing the buffer back, when the coherence maintains cache lines in
+    /// software and the block could share a cache write-back granule with its neighbour (see
+    /// [`LineMethod::writeback_granule`](crate::coherence::LineMethod::writeback_granule)):
+    /// never on x86-64, whose default is [`Coherence::Hardware`].
+    ///
+    /// ```
+    /// use umrf::coherence::ToDevice;
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_from_slice(&[1u8; 64])?;
+    /// let mapping = buf.map_for_device::<ToDevice>().unwrap();
+    /// // ... start the device on mapping.dma_addr(), mapping.byte_len() ...
+    /// let buf = mapping.unmap();
+    /// assert_eq!(buf[63], 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device<D: Direction>(self) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
+        DeviceMapping::new(self, Coherence::default())
+    }
+
+    /// As [`map_for_device`](Self::map_for_device), with the given [`Coherence`] (for example
+    /// [`Coherence::Software`] for a device that does not snoop the CPU caches).
+    ///
+    /// # Errors
+    /// As [`map_for_device`](Self::map_for_device): [`MapError`] for a block that could share
+    /// a write-back granule, when `coherence` maintains lines in software.
+    ///
+    /// ```
+    /// use umrf::coherence::{Coherence, FromDevice};
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_zeroed::<u8>(64)?;
+    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software).unwrap();
+    /// assert_eq!(mapping.coherence(), Coherence::Software);
+    /// # drop(mapping.unmap());
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device_with<D: Direction>(
+        self,
+        coherence: Coherence,
+    ) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
+        DeviceMapping::new(self, coherence)
+    }
+}
+
 impl<T: Pod, R: Residency, D: Direction> Drop for DeviceMapping<T, R, D> {
     /// Leaks the block on purpose: without `unmap`, nothing says the device is done with the
     /// memory, so it must never be handed out again (the block stays `MappedForDevice`, in use,

@@ -114,6 +114,10 @@ pub(crate) struct StateTable {
 }
 
 impl StateTable {
+    /// Bytes of this table per block: the owner word, the remote word and the reader count.
+    pub(crate) const BYTES_PER_BLOCK: usize =
+        size_of::<AtomicU32>() + size_of::<AtomicU64>() + size_of::<AtomicU32>();
+
     /// Every block free, on trip 0, never seen remotely.
     pub(crate) fn new(blocks: u32) -> Self {
         StateTable {
