@@ -14,7 +14,7 @@ use crate::residency::Residency;
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
 ///
 /// It derefs to `[T]`. It is `!Send` and `!Sync`: it lives on one thread, and leaves it only as
-/// a [`Capability`] made by [`into_capability`](Self::into_capability). Dropping it returns the
+/// a [`Capability`](crate::Capability) made by [`into_capability`](Self::into_capability). Dropping it returns the
 /// block home — to the slot's local list if this thread leases the home slot, else by a
 /// lock-free remote free.
 ///

@@ -323,7 +323,9 @@ impl<R: Residency> LocalPool<R> {
     #[inline(never)]
     fn take_slow(&self) -> Option<(u32, u32)> {
         if let Some(block) = self.lease.pop() {
-            self.release_fallbacks();
+            if self.holds_fallback.get() {
+                self.release_fallbacks();
+            }
             return Some((PRIMARY, block));
         }
         let home = self.lease.slot();
