@@ -363,7 +363,6 @@ impl<R: Residency> Arena<R> {
             type_name: core::any::type_name::<T>(),
             align: align_of::<T>(),
             block_align: self.chunk_align,
-            max_align: crate::pool::max_block_align(),
             pool: self.pool.clone(),
         }
     }

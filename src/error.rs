@@ -52,7 +52,7 @@ pub enum Error {
     /// The element type needs a stricter alignment than the pool's blocks have.
     #[error(
         "element type `{type_name}` needs {align}-byte alignment but blocks of pool `{pool}` are {block_align}-byte aligned: {}",
-        misaligned_remedy(*align, *max_align)
+        misaligned_remedy(*align, crate::pool::max_block_align())
     )]
     Misaligned {
         /// The element type.
@@ -61,8 +61,6 @@ pub enum Error {
         align: usize,
         /// The alignment every block has.
         block_align: usize,
-        /// The most alignment a block of any size can have on this machine: the page size.
-        max_align: usize,
         /// The pool's name.
         pool: PoolName,
     },

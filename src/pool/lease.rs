@@ -466,7 +466,6 @@ fn request_error<T>(inner: &PoolInner, len: usize) -> Error {
             type_name,
             align: align_of::<T>(),
             block_align: inner.block_align,
-            max_align: super::max_block_align(),
             pool: inner.name.clone(),
         }
     } else {

@@ -27,9 +27,10 @@ struct List<T> {
     tail: Option<Box<List<T>>>,
 }
 
-// Mutual recursion between plain types.
+// Mutual recursion: the field that leads back through the other type is marked.
 #[derive(Message)]
 struct Ping {
+    #[umrf(recursive)]
     pong: Option<Box<Pong>>,
 }
 

@@ -15,8 +15,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// Implements `umrf::Transferable` for a struct or enum whose every field is `Transferable`.
 ///
 /// A field that is not — `Rc`, `Arc<Mutex<_>>`, a reference, a raw pointer, a `SharedBuffer` —
-/// makes compilation fail with an error at that field. Recursive types derive too. A crate
-/// that re-exports umrf names its path with `#[umrf(crate = path::to::umrf)]`.
+/// makes compilation fail with an error at that field. Recursive types derive too; a field that
+/// reaches the message only through another message type (mutual recursion) is marked
+/// `#[umrf(recursive)]`. A crate that re-exports umrf names its path with
+/// `#[umrf(crate = path::to::umrf)]`.
 #[proc_macro_derive(Message, attributes(umrf))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -1,6 +1,6 @@
 //! `#[derive(Message)]`: `Transferable` for a type whose every field is `Transferable`.
 
-use proc_macro2::{Ident, TokenStream, TokenTree};
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Field, Type};
@@ -19,24 +19,25 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
 
     let name = &input.ident;
-    let type_params: Vec<&Ident> = input.generics.type_params().map(|p| &p.ident).collect();
-    // A field whose type depends on the type parameters becomes a where-bound of the impl, so
-    // the impl holds exactly when the field is Transferable. Every other field — plain types,
-    // and types that mention the message itself, which as bounds would make the compiler prove
-    // the impl from itself (E0275) — is checked in a function under the impl's bounds: the
-    // compiler proves each such field Transferable, given the impl, or refuses to compile.
+    // Most fields become where-bounds of the impl, so the impl holds exactly when each field is
+    // Transferable, and an unmet bound is reported at its field. A field that reaches the
+    // message itself (its type names the message, or `Self`, or the field is marked
+    // `#[umrf(recursive)]`, for types that reach each other) would make the compiler prove the
+    // impl from itself (E0275); it is checked instead in a function under the impl's bounds,
+    // where the compiler proves it Transferable, given the impl, or refuses to compile.
     let mut bounds = Vec::with_capacity(fields.len());
     let mut checks = Vec::new();
     for (position, field) in fields.iter().enumerate() {
         reject_borrowed(input, field, position)?;
         let ty = &field.ty;
-        let tokens = quote!(#ty);
-        let recursive = mentions(&tokens, &|i| i == name || i == "Self");
-        if !recursive && mentions(&tokens, &|i| type_params.contains(&i)) {
-            // The bound carries the field's span, so an unmet bound is reported at the field.
-            bounds.push(quote_spanned! {field.span()=> #ty: #umrf::Transferable });
-        } else {
+        let recursive =
+            marked_recursive(field)? || mentions(&quote!(#ty), &|i| i == name || i == "Self");
+        if recursive {
             checks.push(quote_spanned! {field.span()=> __umrf_field_is_transferable::<#ty>(); });
+        } else {
+            // The bound carries the field's span, so an unmet bound is reported at the field.
+            let trait_path = respanned(&quote!(#umrf::Transferable), field.span());
+            bounds.push(quote_spanned! {field.span()=> #ty: #trait_path });
         }
     }
 
@@ -46,9 +47,9 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         .unwrap_or_default();
     predicates.extend(bounds);
     Ok(quote! {
-        // SAFETY: every field is `Transferable`, which the compiler checks: fields that depend
-        // on the type parameters through the where-clause, the others in the function below,
-        // under the same bounds. So this type owns nothing that shares mutable state.
+        // SAFETY: every field is `Transferable`, which the compiler checks: most through the
+        // where-clause, the recursive ones in the function below, under the same bounds. So
+        // this type owns nothing that shares mutable state.
         unsafe impl #impl_generics #umrf::Transferable for #name #ty_generics
         where
             #(#predicates,)*
@@ -68,6 +69,42 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// Whether the field carries `#[umrf(recursive)]`.
+fn marked_recursive(field: &Field) -> syn::Result<bool> {
+    let mut recursive = false;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("umrf")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("recursive") {
+                recursive = true;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown key: on a field, the `umrf` attribute takes `recursive`, for a field whose type reaches this message through another message type",
+                ))
+            }
+        })?;
+    }
+    Ok(recursive)
+}
+
+/// `tokens` with every token given `span`.
+fn respanned(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respanned(&group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// Whether any identifier in `tokens` (searching into groups) satisfies `is`.
