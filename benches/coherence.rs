@@ -62,7 +62,7 @@ fn cycles<D: Direction>(
         buf.fill(i as u8);
         black_box(&mut buf);
         let start = Instant::now();
-        let mapping = buf.map_for_device_with::<D>(coherence);
+        let mapping = buf.map_for_device_with::<D>(coherence).unwrap();
         buf = mapping.unmap();
         total += start.elapsed();
     }

@@ -7,7 +7,9 @@
 //!   (`crossbeam+<allocator>`): allocated and zero-initialised, as `Box::new([0u8; 4096])`
 //!   compiles to, since a `Box<[u8; 4096]>` cannot exist uninitialised. For a stricter bound
 //!   they also send a raw, uninitialised 4 KiB allocation (`crossbeam+<allocator>_raw`), which
-//!   no safe `Box` can be but which isolates the allocator and channel costs.
+//!   no safe `Box` can be but which isolates the allocator and channel costs. Like for like:
+//!   `umrf_zeroed` (the block cleared with `alloc_zeroed`) against the zeroed `Box`es, `umrf`
+//!   (the block as its last owner left it) against the raw allocations.
 //!
 //! `cargo bench --bench core`. Report ratios from one run: the machine is shared and noisy.
 
@@ -96,9 +98,11 @@ fn handoff_peer(peer: Peer, zeroed: bool, messages: u64) -> Duration {
 fn handoff(c: &mut Criterion) {
     let mut group = c.benchmark_group("handoff");
     group.throughput(Throughput::Elements(1));
-    group.bench_function(BenchmarkId::new("umrf", HANDOFF_BYTES), |b| {
-        b.iter_custom(|n| handoff_umrf(Pool::builder(), n))
-    });
+    for (zeroed, name) in [(false, "umrf"), (true, "umrf_zeroed")] {
+        group.bench_function(BenchmarkId::new(name, HANDOFF_BYTES), |b| {
+            b.iter_custom(|n| handoff_umrf(Pool::builder(), zeroed, n))
+        });
+    }
     for peer in Peer::ALL {
         for (zeroed, suffix) in [(true, ""), (false, "_raw")] {
             let name = format!("crossbeam+{}{suffix}", peer.name());

@@ -72,7 +72,7 @@ fn handoff(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (mode, logging) in MODES {
         group.bench_function(BenchmarkId::new(mode, BYTES), |b| {
-            b.iter_custom(|n| handoff_umrf(configure(Pool::builder(), logging), n))
+            b.iter_custom(|n| handoff_umrf(configure(Pool::builder(), logging), false, n))
         });
     }
     group.finish();

@@ -8,9 +8,6 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use crate::capability::Capability;
-use crate::coherence::{Coherence, DeviceMapping, Direction};
-use crate::frozen::Frozen;
 use crate::pool::{BlockRef, NOT_LOCAL, Slot, UNKNOWN_TRIP};
 use crate::residency::Residency;
 use crate::thread_bound::BufferStaysOnItsThread;
@@ -18,7 +15,7 @@ use crate::thread_bound::BufferStaysOnItsThread;
 /// An owned buffer of `len` elements of `T` in one pool block of residency `R`.
 ///
 /// It derefs to `[T]`. It is `!Send` and `!Sync`: it lives on one thread, and leaves it only as
-/// a [`Capability`] made by [`into_capability`](Self::into_capability). Dropping it returns the
+/// a [`Capability`](crate::Capability) made by [`into_capability`](Self::into_capability). Dropping it returns the
 /// block home — to the slot's local list if this thread leases the home slot, else by a
 /// lock-free remote free.
 ///
@@ -204,90 +201,15 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         unsafe { self.block.slot().pool().as_ref() }.block_size
     }
 
+    /// The name of the pool the block belongs to.
+    pub(crate) fn pool_name(&self) -> crate::error::PoolName {
+        // SAFETY: BlockRef invariant 0: the pool is live while this block is out.
+        unsafe { self.block.slot().pool().as_ref() }.name.clone()
+    }
+
     /// The residency's name.
     pub fn residency_name(&self) -> &'static str {
         R::NAME
-    }
-
-    /// Turns the buffer into a [`Capability`], the only form in which it can leave this thread.
-    ///
-    /// ```
-    /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(2).build()?;
-    /// let lease = pool.attach_slot(0)?;
-    /// let cap = lease.alloc_from_slice(&[42u64])?.into_capability();
-    /// let pool2 = pool.clone();
-    /// std::thread::spawn(move || {
-    ///     let there = pool2.attach_slot(1).unwrap();
-    ///     let buf = cap.accept(&there).unwrap();
-    ///     assert_eq!(buf[0], 42);
-    /// }) // the block goes home to slot 0 as a remote free
-    /// .join()
-    /// .unwrap();
-    /// assert_eq!(pool.stats().remote_frees(), 1);
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    #[inline]
-    pub fn into_capability(self) -> Capability<T, R> {
-        let trip = self.block.depart(self.local_gen);
-        let (ptr, len, mut block) = self.into_parts();
-        block.trip = trip;
-        // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
-        unsafe { Capability::from_parts(ptr, len, block) }
-    }
-
-    /// Ends the writing: the buffer becomes a [`Frozen`] block, read-only, that any number of
-    /// readers on any cores may share (single writer, many readers).
-    ///
-    /// ```
-    /// use umrf::{BlockState, Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let lease = pool.attach()?;
-    /// let frozen = lease.alloc_from_slice(&[1u8, 2, 3])?.freeze();
-    /// let reader = frozen.clone();
-    /// std::thread::spawn(move || assert_eq!(&reader[..], &[1, 2, 3])).join().unwrap();
-    /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    pub fn freeze(self) -> Frozen<T, R> {
-        Frozen::new(self)
-    }
-
-    /// Hands the buffer to a device for direction `D` (a
-    /// [`coherence`](crate::coherence) marker), with the platform's default
-    /// [`Coherence`]: the CPU may not touch the memory until the mapping is
-    /// [unmapped](DeviceMapping::unmap).
-    ///
-    /// ```
-    /// use umrf::coherence::ToDevice;
-    /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let buf = pool.attach()?.alloc_from_slice(&[1u8; 64])?;
-    /// let mapping = buf.map_for_device::<ToDevice>();
-    /// // ... start the device on mapping.dma_addr(), mapping.byte_len() ...
-    /// let buf = mapping.unmap();
-    /// assert_eq!(buf[63], 1);
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    pub fn map_for_device<D: Direction>(self) -> DeviceMapping<T, R, D> {
-        DeviceMapping::new(self, Coherence::default())
-    }
-
-    /// As [`map_for_device`](Self::map_for_device), with the given [`Coherence`] (for example
-    /// [`Coherence::Software`] for a device that does not snoop the CPU caches).
-    ///
-    /// ```
-    /// use umrf::coherence::{Coherence, FromDevice};
-    /// use umrf::{Pool, residency::CpuLocal};
-    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let buf = pool.attach()?.alloc_zeroed::<u8>(64)?;
-    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software);
-    /// assert_eq!(mapping.coherence(), Coherence::Software);
-    /// # drop(mapping.unmap());
-    /// # Ok::<(), umrf::Error>(())
-    /// ```
-    pub fn map_for_device_with<D: Direction>(self, coherence: Coherence) -> DeviceMapping<T, R, D> {
-        DeviceMapping::new(self, coherence)
     }
 }
 

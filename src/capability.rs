@@ -144,6 +144,36 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     }
 }
 
+/// `SharedBuffer::into_capability`, defined beside the type it makes.
+impl<T: Pod, R: Residency> SharedBuffer<T, R> {
+    /// Turns the buffer into a [`Capability`], the only form in which it can leave this thread.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(2).build()?;
+    /// let lease = pool.attach_slot(0)?;
+    /// let cap = lease.alloc_from_slice(&[42u64])?.into_capability();
+    /// let pool2 = pool.clone();
+    /// std::thread::spawn(move || {
+    ///     let there = pool2.attach_slot(1).unwrap();
+    ///     let buf = cap.accept(&there).unwrap();
+    ///     assert_eq!(buf[0], 42);
+    /// }) // the block goes home to slot 0 as a remote free
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(pool.stats().remote_frees(), 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    #[inline]
+    pub fn into_capability(self) -> Capability<T, R> {
+        let local_gen = self.local_gen();
+        let (ptr, len, mut block) = self.into_parts();
+        block.trip = block.depart(local_gen);
+        // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
+        unsafe { Capability::from_parts(ptr, len, block) }
+    }
+}
+
 impl<T: Pod, R: Residency> Drop for Capability<T, R> {
     fn drop(&mut self) {
         // SAFETY: invariant 1: the capability owns the block and gives it up here.

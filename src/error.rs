@@ -51,7 +51,8 @@ pub enum Error {
 
     /// The element type needs a stricter alignment than the pool's blocks have.
     #[error(
-        "element type `{type_name}` needs {align}-byte alignment but blocks of pool `{pool}` are {block_align}-byte aligned: use a block_size that is a multiple of {align}"
+        "element type `{type_name}` needs {align}-byte alignment but blocks of pool `{pool}` are {block_align}-byte aligned: {}",
+        misaligned_remedy(*align, crate::pool::max_block_align())
     )]
     Misaligned {
         /// The element type.
@@ -130,6 +131,18 @@ pub enum Error {
     InvalidConfig {
         /// What is wrong and what is allowed.
         reason: String,
+    },
+
+    /// A mailbox capacity outside `1..=MAX_CAPACITY`
+    /// ([`mailbox::MAX_CAPACITY`](crate::mailbox::MAX_CAPACITY)).
+    #[error(
+        "mailbox capacity {capacity} is out of range: a mailbox holds 1..={max} messages; ask for a capacity in that range, or use `umrf::mailbox`, which clamps it"
+    )]
+    MailboxCapacity {
+        /// The capacity asked for.
+        capacity: usize,
+        /// The largest capacity a mailbox may have.
+        max: usize,
     },
 
     /// The operating system refused memory for a region.
@@ -283,6 +296,15 @@ pub enum Error {
     #[error(transparent)]
     Placement(Box<crate::placement::PlacementError>),
 
+    /// A buffer could not be mapped for a device (from
+    /// [`MapError`](crate::coherence::MapError), for `?`). The conversion drops the buffer,
+    /// so its block has gone home.
+    #[error("{reason} (the buffer was dropped by `?` and its block went home)")]
+    NotMapped {
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// A run-time residency check failed (from
     /// [`IntoTypedError`](crate::placement::IntoTypedError), for `?`).
     #[error(
@@ -341,6 +363,14 @@ impl<T: bytemuck::Pod, R: crate::Residency> From<crate::AcceptError<T, R>> for E
     }
 }
 
+impl<T: bytemuck::Pod, R: crate::Residency> From<crate::coherence::MapError<T, R>> for Error {
+    fn from(error: crate::coherence::MapError<T, R>) -> Self {
+        Error::NotMapped {
+            reason: error.to_string(),
+        }
+    }
+}
+
 impl<T: bytemuck::Pod, R: crate::Residency> From<crate::ThawError<T, R>> for Error {
     fn from(error: crate::ThawError<T, R>) -> Self {
         Error::NotThawed {
@@ -374,6 +404,19 @@ impl From<crate::mailbox::RecvError> for Error {
 impl From<crate::cores::WorkerPanic> for Error {
     fn from(panic: crate::cores::WorkerPanic) -> Self {
         Error::WorkerPanicked(panic.to_string())
+    }
+}
+
+/// What to do about [`Error::Misaligned`] for an alignment of `align` bytes on a machine whose
+/// pages are `page` bytes: a block is aligned to the largest power of two dividing its size, up
+/// to the page size (regions start on a page), so no block size helps above that.
+fn misaligned_remedy(align: usize, page: usize) -> String {
+    if align <= page {
+        format!("use a block_size that is a multiple of {align}")
+    } else {
+        format!(
+            "no block_size helps, as pool blocks are aligned to at most the {page}-byte page size; use an element type aligned to at most {page} bytes"
+        )
     }
 }
 
@@ -418,5 +461,25 @@ impl std::fmt::Display for PoolName {
 impl std::fmt::Debug for PoolName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::misaligned_remedy;
+
+    #[test]
+    fn the_misaligned_remedy_recommends_a_block_size_only_where_one_helps() {
+        assert_eq!(
+            misaligned_remedy(128, 4096),
+            "use a block_size that is a multiple of 128"
+        );
+        assert_eq!(
+            misaligned_remedy(4096, 4096),
+            "use a block_size that is a multiple of 4096"
+        );
+        let above = misaligned_remedy(8192, 4096);
+        assert!(!above.contains("multiple of"), "{above}");
+        assert!(above.contains("at most 4096 bytes"), "{above}");
     }
 }

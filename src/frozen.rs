@@ -233,6 +233,26 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
     }
 }
 
+/// `SharedBuffer::freeze`, defined beside the type it makes.
+impl<T: Pod, R: Residency> SharedBuffer<T, R> {
+    /// Ends the writing: the buffer becomes a [`Frozen`] block, read-only, that any number of
+    /// readers on any cores may share (single writer, many readers).
+    ///
+    /// ```
+    /// use umrf::{BlockState, Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
+    /// let lease = pool.attach()?;
+    /// let frozen = lease.alloc_from_slice(&[1u8, 2, 3])?.freeze();
+    /// let reader = frozen.clone();
+    /// std::thread::spawn(move || assert_eq!(&reader[..], &[1, 2, 3])).join().unwrap();
+    /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn freeze(self) -> Frozen<T, R> {
+        Frozen::new(self)
+    }
+}
+
 impl<T: Pod, R: Residency> Clone for Frozen<T, R> {
     /// Another reader of the same block: one atomic increment, no copy of the data.
     ///

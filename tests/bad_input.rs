@@ -104,7 +104,7 @@ impl Residency for Impostor {
 #[cfg_attr(miri, ignore = "reads the machine's topology")]
 fn run_time_residency_checks_go_by_type_not_by_name() {
     let topo = Topology::detect().unwrap();
-    let decision = decide(&Request::new(4096).force(Strategy::Numa { node: 0 }), &topo);
+    let decision = decide(&Request::new(4096).force(Strategy::Numa { node: 0 }), &topo).unwrap();
     let Ok(numa) = AnyPool::builder(&decision)
         .block_size(4096)
         .blocks_per_slot(1)

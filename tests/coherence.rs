@@ -55,17 +55,17 @@ fn every_mode_and_direction_keeps_the_data_and_shows_the_device_writes() {
     let lease = p.attach().unwrap();
     for coherence in modes() {
         let buf = lease.alloc_from_slice(&[3u8; 5000]).unwrap();
-        let to = buf.map_for_device_with::<ToDevice>(coherence);
+        let to = buf.map_for_device_with::<ToDevice>(coherence).unwrap();
         assert_eq!(device_sum(&to), 15_000, "{coherence:?}");
         let buf = to.unmap();
         assert!(buf.iter().all(|&b| b == 3));
 
-        let mut from = buf.map_for_device_with::<FromDevice>(coherence);
+        let mut from = buf.map_for_device_with::<FromDevice>(coherence).unwrap();
         device_fill(&mut from, 7);
         let buf = from.unmap();
         assert!(buf.iter().all(|&b| b == 7), "{coherence:?}");
 
-        let mut both = buf.map_for_device_with::<Bidirectional>(coherence);
+        let mut both = buf.map_for_device_with::<Bidirectional>(coherence).unwrap();
         assert_eq!(device_sum(&both), 35_000);
         device_fill(&mut both, 9);
         let buf = both.unmap();
@@ -80,7 +80,7 @@ fn the_mapping_records_the_state_and_unmap_restores_it() {
     let lease = p.attach_slot(0).unwrap();
     let buf = lease.alloc_from_slice(&[1u32, 2, 3]).unwrap();
     let addr = buf.as_ptr() as usize;
-    let mapping = buf.map_for_device::<FromDevice>();
+    let mapping = buf.map_for_device::<FromDevice>().unwrap();
     assert_eq!(p.block_state(0, 0), Some(BlockState::MappedForDevice));
     assert_eq!(
         (mapping.dma_addr(), mapping.len(), mapping.byte_len()),
@@ -114,7 +114,7 @@ fn away_from_home_the_state_follows_and_the_buffer_still_frees_remotely() {
     std::thread::spawn(move || {
         let there = q.attach_slot(1).unwrap();
         let buf = cap.accept(&there).unwrap();
-        let mapping = buf.map_for_device::<Bidirectional>();
+        let mapping = buf.map_for_device::<Bidirectional>().unwrap();
         assert_eq!(q.block_state(0, 0), Some(BlockState::MappedForDevice));
         let buf = mapping.unmap();
         assert_eq!(q.block_state(0, 0), Some(BlockState::Owned { slot: 1 }));
@@ -133,7 +133,7 @@ fn a_buffer_that_outlived_its_lease_maps_and_unmaps() {
     let lease = p.attach().unwrap();
     let buf = lease.alloc_from_slice(&[2u8; 10]).unwrap();
     drop(lease);
-    let mapping = buf.map_for_device::<ToDevice>();
+    let mapping = buf.map_for_device::<ToDevice>().unwrap();
     assert_eq!(p.block_state(0, 0), Some(BlockState::MappedForDevice));
     let buf = mapping.unmap();
     assert_eq!(p.block_state(0, 0), Some(BlockState::Owned { slot: 0 }));
@@ -153,7 +153,8 @@ fn forgetting_a_mapping_leaks_the_block_and_never_returns_it() {
     let mapping = lease
         .alloc_from_slice(&[1u8; 64])
         .unwrap()
-        .map_for_device::<FromDevice>();
+        .map_for_device::<FromDevice>()
+        .unwrap();
     core::mem::forget(mapping);
     assert_eq!(p.block_state(0, 0), Some(BlockState::MappedForDevice));
     assert_eq!(lease.stats().in_use, 1);
@@ -173,7 +174,11 @@ fn forgetting_a_mapping_leaks_the_block_and_never_returns_it() {
 fn dropping_a_mapping_without_unmap_leaks_as_well() {
     let p = pool(64, 1, 1);
     let lease = p.attach().unwrap();
-    let mapping = lease.alloc::<u8>(1).unwrap().map_for_device::<ToDevice>();
+    let mapping = lease
+        .alloc::<u8>(1)
+        .unwrap()
+        .map_for_device::<ToDevice>()
+        .unwrap();
     drop(mapping);
     assert_eq!(lease.stats().in_use, 1);
     assert_eq!(p.block_state(0, 0), Some(BlockState::MappedForDevice));
@@ -257,7 +262,9 @@ fn mappings_of_typed_buffers_keep_their_elements() {
     let p = pool(4096, 1, 1);
     let lease = p.attach().unwrap();
     let buf = lease.alloc_from_slice(&[1.5f64, -2.5, 1e300]).unwrap();
-    let mapping = buf.map_for_device_with::<Bidirectional>(Coherence::Software);
+    let mapping = buf
+        .map_for_device_with::<Bidirectional>(Coherence::Software)
+        .unwrap();
     assert_eq!(mapping.byte_len(), 24);
     assert_eq!(&mapping.unmap()[..], &[1.5, -2.5, 1e300]);
 }

@@ -151,7 +151,7 @@ fn bad_arguments_are_errors() {
     assert!(matches!(err, Error::InvalidConfig { .. }));
     let err = Workers::<u8, ()>::spawn(&pool, [cpus[0]], 0, |_| ()).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidConfig { .. }),
+        matches!(err, Error::MailboxCapacity { capacity: 0, .. }),
         "capacity 0: {err:?}"
     );
     assert!(pin_current_thread(u32::MAX).is_err());

@@ -588,7 +588,8 @@ fn frozen_groups_and_device_mappings_replay_with_one_owner_per_block() {
     let mapped = lease
         .alloc::<u8>(64)
         .unwrap()
-        .map_for_device::<umrf::coherence::Bidirectional>();
+        .map_for_device::<umrf::coherence::Bidirectional>()
+        .unwrap();
     drop(mapped.unmap());
     drop(lease);
 

@@ -59,13 +59,24 @@ fn capacity_is_exact_for_any_size_across_many_laps() {
 #[test]
 fn out_of_range_capacities_are_clamped_or_refused() {
     assert_eq!(mailbox::<u8>(0).0.capacity(), 1);
-    assert!(
-        try_mailbox::<u8>(0)
-            .unwrap_err()
-            .to_string()
-            .contains("out of range")
-    );
-    assert!(try_mailbox::<u8>(umrf::mailbox::MAX_CAPACITY + 1).is_err());
+    let max = umrf::mailbox::MAX_CAPACITY;
+    for capacity in [0, max + 1] {
+        let err = try_mailbox::<u8>(capacity).unwrap_err();
+        assert!(
+            matches!(err, umrf::Error::MailboxCapacity { capacity: c, max: m } if c == capacity && m == max),
+            "{err:?}"
+        );
+        // The message names the mailbox, not a pool, and the range that works.
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("mailbox capacity {capacity} is out of range"))
+                && message.contains(&format!("1..={max}"))
+                && !message.contains("pool"),
+            "{message}"
+        );
+    }
+    // The remedy works: a capacity in the range is accepted.
+    assert_eq!(try_mailbox::<u8>(max).unwrap().0.capacity(), max);
 }
 
 #[test]
@@ -249,4 +260,28 @@ fn ends_are_transferable_ports() {
     rx.recv().unwrap().send(7).unwrap();
     assert_eq!(reply_rx.recv(), Ok(7));
     assert!(format!("{tx:?} {rx:?}").contains("capacity"));
+}
+
+/// A message that carries a sender of its own mailbox.
+struct Carrier(#[allow(dead_code)] umrf::mailbox::Sender<Carrier>);
+
+// SAFETY: a Sender is Transferable (a port that owns a share of its channel); the wrapper adds
+// no other state. (Test-only type: `#[derive(Message)]` is tested on recursive types in
+// tests/derive.rs.)
+unsafe impl Transferable for Carrier {}
+
+#[test]
+fn dropping_the_receiver_while_a_queued_message_holds_the_last_sender_returns() {
+    let (tx, rx) = mailbox::<Carrier>(2);
+    tx.send(Carrier(tx.clone())).unwrap();
+    drop(tx); // the queued message now holds the mailbox's last sender
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rx);
+        done_tx.send(()).unwrap();
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "dropping the receiver deadlocked on the mailbox's lock"
+    );
 }

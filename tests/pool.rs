@@ -96,6 +96,40 @@ fn attach_takes_free_slots_and_refuses_busy_or_missing_ones() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads /sys and pins a thread")]
+fn attach_prefers_the_slot_serving_the_calling_cpu_then_any_free_one() {
+    let online: Vec<u32> = umrf::topology::Topology::detect()
+        .unwrap()
+        .online_cpus()
+        .iter()
+        .collect();
+    let (first, last) = (online[0], *online.last().unwrap());
+    std::thread::spawn(move || {
+        if let Err(e) = umrf::cores::pin_current_thread(last) {
+            println!("SKIPPED: cannot pin to CPU {last}: {e}");
+            return;
+        }
+        // Slots 0 and 1 serve another CPU where the machine has two; slot 2 serves this one.
+        let p = Pool::<CpuLocal>::builder()
+            .block_size(64)
+            .blocks_per_slot(1)
+            .cpus([first, first, last])
+            .build()
+            .unwrap();
+        let mine = p.attach().unwrap();
+        assert_eq!(p.backing()[mine.slot()].cpu, Some(last));
+        if first != last {
+            assert_eq!(mine.slot(), 2, "the slot of the calling CPU");
+        }
+        // That slot is taken: the next lease falls back to the first free slot.
+        let next = p.attach().unwrap();
+        assert_eq!(next.slot(), if first != last { 0 } else { 1 });
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn slot_leases_are_exclusive_across_threads() {
     let p = pool(1, 1);
     let winners: usize = std::thread::scope(|s| {
@@ -185,6 +219,48 @@ fn a_full_block_and_an_aligned_wide_type_fit() {
     assert_eq!(buf.block_size(), 256);
 }
 
+#[derive(Clone, Copy, Debug, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(65536))]
+struct AbovePage([[u8; 4096]; 16]);
+
+#[derive(Clone, Copy, Debug, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(4096))]
+struct OnePage([u8; 4096]);
+
+#[test]
+fn an_alignment_above_the_page_size_is_not_told_to_change_the_block_size() {
+    let p = Pool::<CpuLocal>::builder()
+        .block_size(65536) // a multiple of the alignment, which cannot help
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
+    let page = p.block_align(); // blocks are aligned to at most a page
+    if page >= 65536 {
+        println!("SKIPPED: pages of {page} bytes hold a 64 KiB-aligned type");
+        return;
+    }
+    let err = p.attach().unwrap().alloc::<AbovePage>(1).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, Error::Misaligned { align: 65536, .. }),
+        "{err:?}"
+    );
+    assert!(!message.contains("multiple of"), "{message}");
+    assert!(
+        message.contains(&format!("aligned to at most {page} bytes")),
+        "{message}"
+    );
+    // The remedy works: a type aligned to at most a page fits a page-sized block.
+    let q = Pool::<CpuLocal>::builder()
+        .block_size(4096)
+        .blocks_per_slot(1)
+        .slots(1)
+        .build()
+        .unwrap();
+    assert!(q.attach().unwrap().alloc::<OnePage>(1).is_ok());
+}
+
 #[test]
 fn exhaustion_is_an_error_and_loses_nothing() {
     let p = pool(3, 1);
@@ -269,6 +345,32 @@ fn exhaustion_falls_back_along_a_chain_of_pools() {
     // The fallback leases were given back with the primary lease.
     drop(lease);
     assert!(middle.attach_slot(0).is_ok() && last.attach_slot(0).is_ok());
+}
+
+#[test]
+fn a_lease_gives_its_fallback_slot_back_once_its_own_slot_has_blocks_again() {
+    let spare = pool(2, 1); // one slot: only one lease at a time can overflow into it
+    let main = Pool::<CpuLocal>::builder()
+        .block_size(64)
+        .blocks_per_slot(1)
+        .slots(2)
+        .exhaustion(Exhaustion::Fallback(spare.clone()))
+        .build()
+        .unwrap();
+    let (first, second) = (main.attach_slot(0).unwrap(), main.attach_slot(1).unwrap());
+    let own = first.alloc::<u8>(1).unwrap();
+    let overflow = first.alloc::<u8>(1).unwrap(); // from the spare slot, now leased by `first`
+    assert_eq!(spare.stats().in_use(), 1);
+    drop(own);
+    let _again = first.alloc::<u8>(1).unwrap(); // its own slot serves: the spare goes back
+    drop(overflow); // goes home to the spare slot as a remote free
+    let _mine = second.alloc::<u8>(1).unwrap();
+    let _theirs = second
+        .alloc::<u8>(1)
+        .expect("the spare slot is free for the next overflowing lease");
+    let s = spare.stats();
+    assert_eq!((s.in_use(), s.remote_frees()), (1, 1));
+    assert_eq!(main.stats().fallback_allocations(), 2);
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn every_state_is_reported_as_the_pool_records_it() {
     // Mapped for a device: no CPU owner until it is unmapped; then owned by its lease again.
     let d = home.alloc::<u8>(64).unwrap();
     let d_ptr = d.as_ptr();
-    let mapping = d.map_for_device::<umrf::coherence::ToDevice>();
+    let mapping = d.map_for_device::<umrf::coherence::ToDevice>().unwrap();
     assert_eq!(owner(d_ptr).state, BlockState::MappedForDevice);
     let d = mapping.unmap();
     assert_eq!(owner(d_ptr).state, BlockState::Owned { slot: 0 });

@@ -116,7 +116,7 @@ fn every_row() -> Result<(), umrf::Error> {
     thawed[0] = 6;
 
     // to hand a buffer to a device (DMA)
-    let mapping = thawed.map_for_device::<ToDevice>();
+    let mapping = thawed.map_for_device::<ToDevice>()?;
     assert_eq!(mapping.len(), 2);
     let back = mapping.unmap();
 

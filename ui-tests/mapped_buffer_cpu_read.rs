@@ -7,7 +7,7 @@ fn main() {
     let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build().unwrap();
     let lease = pool.attach().unwrap();
     let buf = lease.alloc_zeroed::<u8>(8).unwrap();
-    let mapping = buf.map_for_device::<FromDevice>();
+    let mapping = buf.map_for_device::<FromDevice>().unwrap();
     let first = buf[0];
     drop((mapping, first));
 }

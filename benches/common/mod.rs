@@ -184,8 +184,10 @@ pub const HANDOFF_BYTES: usize = 4096;
 pub const QUEUE: usize = 256;
 
 /// Producer/consumer over umrf: capability in the mailbox, remote free home. The pool is
-/// `builder` with the hand-off geometry (so callers can add options, such as logging).
-pub fn handoff_umrf(builder: PoolBuilder<CpuLocal>, messages: u64) -> Duration {
+/// `builder` with the hand-off geometry (so callers can add options, such as logging). With
+/// `zeroed`, the producer clears each block before writing (`alloc_zeroed`), as a zeroed
+/// `Box<[u8; 4096]>` is cleared.
+pub fn handoff_umrf(builder: PoolBuilder<CpuLocal>, zeroed: bool, messages: u64) -> Duration {
     let pool = builder
         .block_size(HANDOFF_BYTES)
         .blocks_per_slot(4 * QUEUE)
@@ -208,7 +210,11 @@ pub fn handoff_umrf(builder: PoolBuilder<CpuLocal>, messages: u64) -> Duration {
     let lease = pool.attach_slot(0).unwrap();
     let start = Instant::now();
     for i in 0..messages {
-        let mut buf = lease.alloc::<u8>(HANDOFF_BYTES).unwrap();
+        let mut buf = if zeroed {
+            lease.alloc_zeroed::<u8>(HANDOFF_BYTES).unwrap()
+        } else {
+            lease.alloc::<u8>(HANDOFF_BYTES).unwrap()
+        };
         buf[..8].copy_from_slice(&i.to_ne_bytes());
         tx.send(buf.into_capability()).unwrap();
     }

@@ -10,6 +10,7 @@
 
 use core::arch::asm;
 
+use super::granule::from_ctr_el0;
 use super::lines::{Instruction, line_starts};
 use crate::sync::OnceLock;
 
@@ -29,17 +30,28 @@ pub(super) fn supports(instruction: Instruction) -> Result<(), &'static str> {
     }
 }
 
-/// The smallest data cache line, in bytes, from `CTR_EL0.DminLine` (bits 19:16). Read once per
-/// process: on CPUs with cache-type errata Linux traps the read and emulates it.
-pub(super) fn line_size() -> usize {
-    static LINE: OnceLock<usize> = OnceLock::new();
-    *LINE.get_or_init(|| {
+/// The (smallest data cache line, write-back granule) in bytes, from `CTR_EL0.DminLine` (bits
+/// 19:16) and `CTR_EL0.CWG` (bits 27:24). Read once per process: on CPUs with cache-type
+/// errata Linux traps the read and emulates it.
+fn cache_geometry() -> (usize, usize) {
+    static GEOMETRY: OnceLock<(usize, usize)> = OnceLock::new();
+    *GEOMETRY.get_or_init(|| {
         let ctr: u64;
         // SAFETY: reading CTR_EL0 has no side effects; Linux lets EL0 read it
         // (SCTLR_EL1.UCT), or traps and emulates the read.
         unsafe { asm!("mrs {0}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
-        4 << ((ctr >> 16) & 0xf)
+        from_ctr_el0(ctr)
     })
+}
+
+/// The smallest data cache line, in bytes (`CTR_EL0.DminLine`).
+pub(super) fn line_size() -> usize {
+    cache_geometry().0
+}
+
+/// The cache write-back granule, in bytes (`CTR_EL0.CWG`; 2 KiB when it reads 0).
+pub(super) fn writeback_granule() -> usize {
+    cache_geometry().1
 }
 
 /// Runs `instruction` on every line `bytes` touch, then `dsb sy`.

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::arch;
+use super::granule::{refusal, usable_granule, usable_line};
 
 /// A cache maintenance instruction (or its absence), as [`LineMethod`] reports and takes it.
 ///
@@ -111,6 +112,7 @@ pub struct LineMethod {
     clean: Instruction,
     invalidate: Instruction,
     line: usize,
+    granule: usize,
 }
 
 impl LineMethod {
@@ -127,10 +129,29 @@ impl LineMethod {
     /// ```
     pub fn detect() -> LineMethod {
         let (clean, invalidate) = arch::best();
+        LineMethod::with_cache(clean, invalidate)
+    }
+
+    /// The instructions with this CPU's line size and write-back granule, each checked to be
+    /// a power of two in every build (else replaced by a safe value, reported by
+    /// [`line_size`](Self::line_size) and [`writeback_granule`](Self::writeback_granule)).
+    fn with_cache(clean: Instruction, invalidate: Instruction) -> LineMethod {
+        let line = usable_line(arch::line_size());
         LineMethod {
             clean,
             invalidate,
-            line: arch::line_size(),
+            line,
+            granule: usable_granule(arch::writeback_granule(), line),
+        }
+    }
+
+    /// As [`detect`](Self::detect), with a write-back granule of `granule` bytes, to test the
+    /// refusal of mappings on CPUs whose granule is larger than this one's.
+    #[cfg(test)]
+    pub(crate) fn detect_with_granule(granule: usize) -> LineMethod {
+        LineMethod {
+            granule,
+            ..LineMethod::detect()
         }
     }
 
@@ -160,11 +181,7 @@ impl LineMethod {
         } else {
             arch::best().1
         };
-        Ok(LineMethod {
-            clean: instruction,
-            invalidate,
-            line: arch::line_size(),
-        })
+        Ok(LineMethod::with_cache(instruction, invalidate))
     }
 
     /// The instruction that cleans.
@@ -180,6 +197,27 @@ impl LineMethod {
     /// The cache line size the loops step by, in bytes (the smallest data cache line).
     pub fn line_size(&self) -> usize {
         self.line
+    }
+
+    /// The cache write-back granule, in bytes: the most memory one line's write-back may write
+    /// (aarch64 `CTR_EL0.CWG`, 2 KiB where the CPU does not report it; the line size on
+    /// x86-64). A buffer mapped with software coherence must have a block that starts on a
+    /// granule and is a whole number of granules ([`MapError`](super::MapError) otherwise).
+    ///
+    /// ```
+    /// use umrf::coherence::LineMethod;
+    /// let method = LineMethod::detect();
+    /// assert!(method.writeback_granule().is_power_of_two());
+    /// assert!(method.writeback_granule() >= method.line_size());
+    /// ```
+    pub fn writeback_granule(&self) -> usize {
+        self.granule
+    }
+
+    /// Why a block of `block_size` bytes at `start` may not be maintained by this method
+    /// while a device writes it, if it may not.
+    pub(crate) fn refusal(&self, start: usize, block_size: usize) -> Option<&'static str> {
+        refusal(start, block_size, self.granule)
     }
 
     /// Writes every cache line that `bytes` touch back to memory (the point of coherency),

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
-use super::{Coherence, Direction, DmaDirection};
+use super::{Coherence, Direction, DmaDirection, MapError};
 use crate::buffer::SharedBuffer;
 use crate::pool::{BlockRef, BlockState, StateMark};
 use crate::residency::Residency;
@@ -35,7 +35,7 @@ use crate::thread_bound::MappingStaysOnItsThread;
 /// let lease = pool.attach()?;
 /// let buf = lease.alloc_from_slice(&[1u32, 2, 3, 4])?;
 /// let addr = buf.as_ptr() as usize;
-/// let mapping = buf.map_for_device::<Bidirectional>();
+/// let mapping = buf.map_for_device::<Bidirectional>().unwrap();
 /// assert_eq!((mapping.dma_addr(), mapping.len(), mapping.byte_len()), (addr, 4, 16));
 /// assert_eq!(mapping.direction(), DmaDirection::Bidirectional);
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::MappedForDevice));
@@ -78,13 +78,23 @@ unsafe impl<T: Pod, R: Residency, D: Direction> Sync for DeviceMapping<T, R, D> 
 }
 
 impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
-    /// Maps `buffer`: records the state, then makes the memory ready for the device.
-    pub(crate) fn new(buffer: SharedBuffer<T, R>, coherence: Coherence) -> Self {
+    /// Maps `buffer`: checks that software coherence (if used) cannot corrupt it, records the
+    /// state, then makes the memory ready for the device.
+    pub(crate) fn new(
+        buffer: SharedBuffer<T, R>,
+        coherence: Coherence,
+    ) -> Result<Self, MapError<T, R>> {
+        if let Some(method) = coherence.line_method() {
+            let start = buffer.as_ptr().addr();
+            if let Some(why) = method.refusal(start, buffer.block_size()) {
+                return Err(MapError::new(buffer, method.writeback_granule(), why));
+            }
+        }
         coherence.for_device(buffer.as_bytes());
         let local_gen = buffer.local_gen();
         let (ptr, len, block) = buffer.into_parts();
         let mark = block.mark(local_gen, BlockState::MappedForDevice);
-        DeviceMapping {
+        Ok(DeviceMapping {
             ptr,
             len,
             block,
@@ -92,7 +102,7 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
             mark,
             coherence,
             _marker: PhantomData,
-        }
+        })
     }
 
     /// The address to give a device or DMA engine: the buffer's virtual address, which is what
@@ -159,7 +169,7 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
     /// let lease = pool.attach()?;
-    /// let mapping = lease.alloc_from_slice(&[5u8; 64])?.map_for_device::<ToDevice>();
+    /// let mapping = lease.alloc_from_slice(&[5u8; 64])?.map_for_device::<ToDevice>().unwrap();
     /// let mut buf = mapping.unmap();
     /// buf[0] = 6; // the CPU owns it again
     /// # Ok::<(), umrf::Error>(())
@@ -176,6 +186,59 @@ impl<T: Pod, R: Residency, D: Direction> DeviceMapping<T, R, D> {
         // this mapping was their only owner (invariant 1), giving them up (it is not dropped);
         // `local_gen` was taken on this thread (the mapping never left it).
         unsafe { SharedBuffer::from_parts(this.ptr, this.len, this.block.share(), this.local_gen) }
+    }
+}
+
+/// `SharedBuffer::map_for_device` and `map_for_device_with`, defined beside the type they make.
+impl<T: Pod, R: Residency> SharedBuffer<T, R> {
+    /// Hands the buffer to a device for direction `D` (a
+    /// [`coherence`](crate::coherence) marker), with the platform's default
+    /// [`Coherence`]: the CPU may not touch the memory until the mapping is
+    /// [unmapped](DeviceMapping::unmap).
+    ///
+    /// # Errors
+    /// [`MapError`], handing the buffer back, when the coherence maintains cache lines in
+    /// software and the block could share a cache write-back granule with its neighbour (see
+    /// [`LineMethod::writeback_granule`](crate::coherence::LineMethod::writeback_granule)):
+    /// never on x86-64, whose default is [`Coherence::Hardware`].
+    ///
+    /// ```
+    /// use umrf::coherence::ToDevice;
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_from_slice(&[1u8; 64])?;
+    /// let mapping = buf.map_for_device::<ToDevice>().unwrap();
+    /// // ... start the device on mapping.dma_addr(), mapping.byte_len() ...
+    /// let buf = mapping.unmap();
+    /// assert_eq!(buf[63], 1);
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device<D: Direction>(self) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
+        DeviceMapping::new(self, Coherence::default())
+    }
+
+    /// As [`map_for_device`](Self::map_for_device), with the given [`Coherence`] (for example
+    /// [`Coherence::Software`] for a device that does not snoop the CPU caches).
+    ///
+    /// # Errors
+    /// As [`map_for_device`](Self::map_for_device): [`MapError`] for a block that could share
+    /// a write-back granule, when `coherence` maintains lines in software.
+    ///
+    /// ```
+    /// use umrf::coherence::{Coherence, FromDevice};
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(1).slots(1).build()?;
+    /// let buf = pool.attach()?.alloc_zeroed::<u8>(64)?;
+    /// let mapping = buf.map_for_device_with::<FromDevice>(Coherence::Software).unwrap();
+    /// assert_eq!(mapping.coherence(), Coherence::Software);
+    /// # drop(mapping.unmap());
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn map_for_device_with<D: Direction>(
+        self,
+        coherence: Coherence,
+    ) -> Result<DeviceMapping<T, R, D>, MapError<T, R>> {
+        DeviceMapping::new(self, coherence)
     }
 }
 

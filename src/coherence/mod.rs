@@ -20,6 +20,10 @@
 //!   the [`MappedForDevice`](crate::BlockState::MappedForDevice) state.
 //! - Functions that need a direction say so in their signature; passing a mapping of the
 //!   wrong direction does not compile.
+//! - With software coherence, a buffer whose block could share a cache *write-back granule*
+//!   with a neighbouring block is refused with a [`MapError`] that hands it back: writing back
+//!   the neighbour's data could overwrite what the device wrote (see
+//!   [`LineMethod::writeback_granule`]; aarch64 reports granules of up to 2 KiB).
 //!
 //! ```
 //! use umrf::coherence::{DeviceMapping, FromDevice, ToDevice};
@@ -33,8 +37,8 @@
 //!
 //! let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(4).slots(1).build()?;
 //! let lease = pool.attach()?;
-//! let src = lease.alloc_from_slice(&[7u8; 4096])?.map_for_device::<ToDevice>();
-//! let mut dst = lease.alloc_zeroed::<u8>(4096)?.map_for_device::<FromDevice>();
+//! let src = lease.alloc_from_slice(&[7u8; 4096])?.map_for_device::<ToDevice>().unwrap();
+//! let mut dst = lease.alloc_zeroed::<u8>(4096)?.map_for_device::<FromDevice>().unwrap();
 //! dma_copy(&src, &mut dst);
 //! let (src, dst) = (src.unmap(), dst.unmap()); // the CPU may look again
 //! assert_eq!(&src[..], &dst[..]);
@@ -82,6 +86,7 @@
 //! `docs/COHERENCE.md` has the measured cost of software coherence on x86-64 by page count and
 //! allocation size (`cargo bench --bench coherence`).
 
+mod granule;
 mod lines;
 mod mapping;
 
@@ -93,6 +98,7 @@ mod mapping;
 )]
 mod arch;
 
+pub use granule::MapError;
 pub use lines::{Instruction, LineMethod, UnsupportedInstruction};
 pub use mapping::DeviceMapping;
 
@@ -236,7 +242,7 @@ direction!(
     /// use umrf::coherence::ToDevice;
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let mapping = pool.attach()?.alloc_from_slice(&[1u8, 2])?.map_for_device::<ToDevice>();
+    /// let mapping = pool.attach()?.alloc_from_slice(&[1u8, 2])?.map_for_device::<ToDevice>().unwrap();
     /// assert_eq!(mapping.len(), 2);
     /// # drop(mapping.unmap());
     /// # Ok::<(), umrf::Error>(())
@@ -252,7 +258,7 @@ direction!(
     /// use umrf::coherence::FromDevice;
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
-    /// let mut mapping = pool.attach()?.alloc_zeroed::<u32>(4)?.map_for_device::<FromDevice>();
+    /// let mut mapping = pool.attach()?.alloc_zeroed::<u32>(4)?.map_for_device::<FromDevice>().unwrap();
     /// // SAFETY: the mapping owns the block; this write stands for the device's.
     /// unsafe { mapping.as_mut_ptr().write(9) };
     /// assert_eq!(mapping.unmap()[0], 9);
@@ -270,7 +276,7 @@ direction!(
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(64).blocks_per_slot(1).slots(1).build()?;
     /// let buf = pool.attach()?.alloc_from_slice(&[3u8])?;
-    /// let mapping = buf.map_for_device_with::<Bidirectional>(Coherence::Software);
+    /// let mapping = buf.map_for_device_with::<Bidirectional>(Coherence::Software).unwrap();
     /// assert_eq!(mapping.unmap()[0], 3);
     /// # Ok::<(), umrf::Error>(())
     /// ```

@@ -29,6 +29,11 @@ pub(super) fn line_size() -> usize {
     64
 }
 
+/// The line size: nothing is written back here by umrf, so no block is refused.
+pub(super) fn writeback_granule() -> usize {
+    64
+}
+
 /// A full fence in place of line maintenance.
 ///
 /// # Safety

@@ -71,8 +71,13 @@ pub(super) fn supports(instruction: Instruction) -> Result<(), &'static str> {
     }
 }
 
-/// The cache line size `clflush` works on, in bytes.
+/// The cache line size `clflush` works on, in bytes, as `cpuid` reports it.
 pub(super) fn line_size() -> usize {
+    features().line
+}
+
+/// The most bytes one write-back writes: a line (x86-64 caches write back whole lines).
+pub(super) fn writeback_granule() -> usize {
     features().line
 }
 

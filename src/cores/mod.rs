@@ -179,7 +179,8 @@ impl<M: Transferable, T: Send + 'static> Workers<M, T> {
     /// each.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for an empty CPU list or a mailbox capacity out of range;
+    /// [`Error::InvalidConfig`] for an empty CPU list; [`Error::MailboxCapacity`] for a
+    /// mailbox capacity out of range;
     /// [`Error::CpuUnavailable`] when the pool has no free slot serving a CPU;
     /// [`Error::Affinity`] when a thread cannot be pinned; [`Error::SlotBusy`] when another
     /// thread leased the slot meanwhile. On error every worker already started is stopped

@@ -60,8 +60,9 @@ pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
 /// Makes a mailbox of exactly `capacity` messages.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] when `capacity` is 0 or above [`MAX_CAPACITY`], or when the
-/// system allocator cannot provide the memory for `capacity` messages of type `M`.
+/// [`Error::MailboxCapacity`] when `capacity` is 0 or above [`MAX_CAPACITY`];
+/// [`Error::InvalidConfig`] when the system allocator cannot provide the memory for
+/// `capacity` messages of type `M`.
 ///
 /// ```
 /// assert!(umrf::try_mailbox::<u8>(0).is_err());
@@ -71,8 +72,9 @@ pub fn mailbox<M: Transferable>(capacity: usize) -> (Sender<M>, Receiver<M>) {
 /// ```
 pub fn try_mailbox<M: Transferable>(capacity: usize) -> Result<(Sender<M>, Receiver<M>), Error> {
     if capacity == 0 || capacity > MAX_CAPACITY {
-        return Err(Error::InvalidConfig {
-            reason: format!("mailbox capacity {capacity} is out of range: use 1..={MAX_CAPACITY}"),
+        return Err(Error::MailboxCapacity {
+            capacity,
+            max: MAX_CAPACITY,
         });
     }
     make(capacity)
@@ -153,18 +155,26 @@ impl<M> Shared<M> {
         }
     }
 
-    /// Drops every queued message. Serialised by the lock, which makes the caller the ring's
-    /// only consumer: it runs only once the receiver is gone (and the receiver's own final
-    /// drain holds the lock too).
+    /// Drops every queued message. Each is popped under the lock, which makes the caller the
+    /// ring's only consumer (this runs only once the receiver is gone, and the receiver's own
+    /// final drain comes here too), and dropped after the lock is released: a message may hold
+    /// this mailbox's last `Sender`, whose drop takes the lock to wake the receiver.
     #[cold]
     fn drop_queued(&self) {
+        while let Some(message) = self.pop_queued() {
+            drop(message);
+        }
+    }
+
+    /// One queued message, popped under the lock (see [`drop_queued`](Self::drop_queued)).
+    fn pop_queued(&self) -> Option<M> {
         let _guard = self
             .lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // SAFETY: the receiver no longer pops (it is being or was dropped), and every other
-        // caller of this drain holds the lock, so this thread is the only consumer.
-        unsafe { self.ring.drop_all() }
+        // caller of this pop holds the lock, so this thread is the only consumer.
+        unsafe { self.ring.pop_claimed() }
     }
 
     /// After a pop: wakes senders waiting for room once the mailbox has drained to half its

@@ -235,19 +235,20 @@ impl<T> Ring<T> {
 }
 
 impl<T> Ring<T> {
-    /// Pops and drops every message, waiting for producers that claimed a position to publish.
+    /// Pops the oldest message, waiting for a producer that claimed its position to publish it;
+    /// `None` once no position is claimed and unread.
     ///
     /// # Safety
     /// As for [`pop`](Self::pop): no other thread pops at the same time.
-    pub(crate) unsafe fn drop_all(&self) {
+    pub(crate) unsafe fn pop_claimed(&self) -> Option<T> {
         let mut backoff = Backoff::default();
         loop {
             // SAFETY: caller's promise.
-            if unsafe { self.pop() }.is_some() {
-                continue;
+            if let Some(message) = unsafe { self.pop() } {
+                return Some(message);
             }
             if self.is_unclaimed() {
-                return;
+                return None;
             }
             backoff.snooze();
         }

@@ -118,7 +118,7 @@ impl AnyPool {
             Ok(Pool::from_raw(self.raw))
         } else {
             Err(IntoTypedError {
-                pool: self,
+                pool: Box::new(self),
                 expected: R::NAME,
             })
         }
@@ -274,14 +274,15 @@ impl AnyPoolBuilder {
 /// # Ok::<(), umrf::Error>(())
 /// ```
 pub struct IntoTypedError {
-    pool: AnyPool,
+    /// Boxed: the error stays small (the decision inside a pool carries its reasons).
+    pool: Box<AnyPool>,
     expected: &'static str,
 }
 
 impl IntoTypedError {
     /// The pool, unchanged.
     pub fn into_inner(self) -> AnyPool {
-        self.pool
+        *self.pool
     }
 
     /// The pool, to look at (its residency, name, backing).

@@ -26,7 +26,7 @@ use crate::sync::AtomicU32;
 ///
 /// let frozen = lease.alloc::<u8>(8)?.freeze();
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Frozen));
-/// let mapping = frozen.try_thaw(&lease).unwrap().map_for_device::<umrf::coherence::ToDevice>();
+/// let mapping = frozen.try_thaw(&lease).unwrap().map_for_device::<umrf::coherence::ToDevice>().unwrap();
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::MappedForDevice));
 /// drop(mapping.unmap());
 /// assert_eq!(pool.block_state(0, 0), Some(BlockState::Free));

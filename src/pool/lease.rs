@@ -64,6 +64,25 @@ impl RawLease {
             })
     }
 
+    /// Leases a free slot that serves CPU `cpu` (the first in index order), else the first free
+    /// slot of `pool`.
+    pub(crate) fn take_for_cpu(pool: &RawPool, cpu: Option<u32>) -> Result<RawLease, Error> {
+        let inner = pool.inner();
+        let serving = inner
+            .backing
+            .iter()
+            .enumerate()
+            .filter(|(_, backing)| cpu.is_some() && backing.cpu == cpu)
+            .map(|(index, _)| index);
+        serving
+            .chain(0..inner.slots.len())
+            .find_map(|index| RawLease::take(pool, index).ok())
+            .ok_or_else(|| Error::NoFreeSlot {
+                pool: inner.name.clone(),
+                slots: inner.slots.len(),
+            })
+    }
+
     /// The leased slot.
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {
@@ -98,7 +117,10 @@ impl Drop for RawLease {
 /// any other thread they return as a remote free.
 ///
 /// If the slot runs out and the pool was built with a fallback pool, the lease takes a slot of
-/// the fallback pool (lazily, at the first exhaustion) and serves the allocation from there.
+/// the fallback pool (lazily, at the first exhaustion) and serves the allocation from there. It
+/// gives that slot back as soon as its own slot serves an allocation again (or when it is
+/// dropped), so a small fallback pool serves one overflowing lease after another; fallback
+/// blocks still out then go home as remote frees.
 ///
 /// ```
 /// use umrf::{Pool, residency::CpuLocal};
@@ -115,6 +137,8 @@ impl Drop for RawLease {
 pub struct LocalPool<R: Residency> {
     lease: RawLease,
     fallbacks: Box<[Cell<Option<RawLease>>]>,
+    /// Whether any entry of `fallbacks` holds a lease.
+    holds_fallback: Cell<bool>,
     _marker: PhantomData<(R, *mut ())>,
 }
 
@@ -137,6 +161,7 @@ impl<R: Residency> LocalPool<R> {
         LocalPool {
             lease,
             fallbacks,
+            holds_fallback: Cell::new(false),
             _marker: PhantomData,
         }
     }
@@ -176,11 +201,16 @@ impl<R: Residency> LocalPool<R> {
         // SAFETY: this lease holds the slot (RawLease invariant 0) on this thread (LocalPool is
         // !Send), so the owner side is ours (Slot invariant 2).
         let taken = match unsafe { self.lease.slot().pop_local() } {
-            Some(block) => Taken {
-                slot: self.lease.slot,
-                block,
-                local_gen: self.lease.generation,
-            },
+            Some(block) => {
+                if self.holds_fallback.get() {
+                    self.release_fallbacks();
+                }
+                Taken {
+                    slot: self.lease.slot,
+                    block,
+                    local_gen: self.lease.generation,
+                }
+            }
             None => match self.take_slow() {
                 Some((PRIMARY, block)) => Taken {
                     slot: self.lease.slot,
@@ -304,6 +334,9 @@ impl<R: Residency> LocalPool<R> {
     #[inline(never)]
     fn take_slow(&self) -> Option<(u32, u32)> {
         if let Some(block) = self.lease.pop() {
+            if self.holds_fallback.get() {
+                self.release_fallbacks();
+            }
             return Some((PRIMARY, block));
         }
         let home = self.lease.slot();
@@ -334,6 +367,7 @@ impl<R: Residency> LocalPool<R> {
                 };
                 cell.set(Some(lease));
                 exhausted.publish();
+                self.holds_fallback.set(true);
                 if let Some(block) = block {
                     return Some((which, block));
                 }
@@ -375,6 +409,18 @@ impl<R: Residency> LocalPool<R> {
             "allocation served by the fallback pool"
         );
         buffer
+    }
+
+    /// Gives back every fallback slot this lease holds, now that its own slot has a block
+    /// again: other leases may overflow into them. Blocks still out from them go home as
+    /// remote frees (their lease generation is no longer the slot's).
+    #[cold]
+    #[inline(never)]
+    fn release_fallbacks(&self) {
+        for cell in self.fallbacks.iter() {
+            drop(cell.take());
+        }
+        self.holds_fallback.set(false);
     }
 
     /// The slot and generation of fallback lease `which` (as numbered by `take_slow`), which

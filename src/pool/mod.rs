@@ -13,6 +13,8 @@ mod lease;
 mod slot;
 mod state;
 mod stats;
+#[cfg(test)]
+mod wrap_tests;
 
 #[cfg(all(test, umrf_loom))]
 mod loom_tests;
@@ -36,9 +38,18 @@ use crate::residency::{self, Residency};
 pub(crate) use build::{Identity, Settings, build_raw, settings_setters};
 use lease::RawLease;
 
-/// Block sizes are rounded up to a multiple of this (one cache line), so blocks owned by
-/// different cores never share a line.
+/// Block sizes are rounded up to a multiple of this (one cache line on x86-64 and most Arm
+/// cores), so there the data of blocks owned by different cores never share a line. CPUs with
+/// 128-byte lines (Apple M-series, POWER) need a `block_size` that is a multiple of 128 for
+/// that. The blocks' bookkeeping (state words, free-list links) is packed: neighbouring blocks'
+/// entries share lines.
 pub const BLOCK_GRANULE: usize = 64;
+
+/// The most alignment a block can have, whatever its size: the page size (regions start on a
+/// page, and a block is aligned to the largest power of two dividing its size, up to that).
+pub(crate) fn max_block_align() -> usize {
+    backing::os::page_size()
+}
 
 /// A block handed to a lease: where it is, and the lease's generation if the block is local.
 #[derive(Debug)]
@@ -211,8 +222,7 @@ impl Geometry {
             .ok_or_else(|| {
                 invalid(format!("{slots} slots x {blocks} blocks x {block_size} bytes overflows the address space"))
             })?;
-        let page = backing::os::page_size();
-        let block_align = (1usize << block_size.trailing_zeros()).min(page);
+        let block_align = (1usize << block_size.trailing_zeros()).min(max_block_align());
         Ok(Geometry {
             block_size,
             block_align,
@@ -276,7 +286,11 @@ impl<R: Residency> Pool<R> {
         self.raw
     }
 
-    /// Leases the first free slot for this thread.
+    /// Leases a slot for this thread: a free slot that serves the CPU the thread runs on now
+    /// (`sched_getcpu(3)`; see [`PoolBuilder::cpus`] for which CPU each slot serves), else the
+    /// first free slot. The thread may move to another CPU afterwards unless it is pinned
+    /// ([`cores::pin_current_thread`](crate::cores::pin_current_thread), or a
+    /// [`cores`](crate::cores) worker); the lease stays where it is.
     ///
     /// # Errors
     /// [`Error::NoFreeSlot`] when every slot is leased.
@@ -291,7 +305,7 @@ impl<R: Residency> Pool<R> {
     /// # Ok::<(), umrf::Error>(())
     /// ```
     pub fn attach(&self) -> Result<LocalPool<R>, Error> {
-        RawLease::take_any(&self.raw, 0).map(LocalPool::new)
+        RawLease::take_for_cpu(&self.raw, calling_cpu()).map(LocalPool::new)
     }
 
     /// Leases slot `index` for this thread.
@@ -383,6 +397,23 @@ impl<R: Residency> Pool<R> {
         self.raw.inner().block_align
     }
 
+    /// Bytes of bookkeeping the pool keeps for its blocks, outside them: 24 bytes per block (a
+    /// free-stack entry, a remote-free link, two state words and a reader count). Blocks carry
+    /// no header, so a block's `block_size` bytes are all usable; beyond this, each slot has a
+    /// fixed part (its owner and remote words, each padded to a cache line, and counters), and
+    /// a pool built with [`log_ownership`](PoolBuilder::log_ownership) has its event rings.
+    ///
+    /// ```
+    /// use umrf::{Pool, residency::CpuLocal};
+    /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(16).slots(2).build()?;
+    /// assert_eq!(pool.metadata_bytes(), 2 * 16 * 24); // 0.6 % of the 128 KiB of blocks
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn metadata_bytes(&self) -> usize {
+        let inner = self.raw.inner();
+        inner.slots.len() * inner.blocks_per_slot as usize * slot::METADATA_BYTES_PER_BLOCK
+    }
+
     /// Blocks in each slot.
     pub fn blocks_per_slot(&self) -> usize {
         self.raw.inner().blocks_per_slot as usize
@@ -411,5 +442,15 @@ impl<R: Residency> fmt::Debug for Pool<R> {
             .field("slots", &inner.slots.len())
             .field("backing", &backing::Summary(&inner.backing))
             .finish_non_exhaustive()
+    }
+}
+
+/// The CPU this thread runs on now, for [`Pool::attach`]; `None` under Miri, which does not
+/// model CPUs.
+fn calling_cpu() -> Option<u32> {
+    if cfg!(miri) {
+        None
+    } else {
+        crate::topology::Topology::current_cpu()
     }
 }

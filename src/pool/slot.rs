@@ -28,6 +28,11 @@ use crate::backing::Region;
 use crate::events::{Pending, SlotLog};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
 
+/// Bookkeeping bytes per block, outside the block: its owner-stack entry, its remote-queue
+/// link (`next`) and its state words ([`StateTable::BYTES_PER_BLOCK`]).
+pub(crate) const METADATA_BYTES_PER_BLOCK: usize =
+    size_of::<u32>() + size_of::<AtomicU32>() + StateTable::BYTES_PER_BLOCK;
+
 /// End of a chain in the remote queue.
 pub(crate) const NO_BLOCK: u32 = u32::MAX;
 

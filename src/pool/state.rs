@@ -14,7 +14,9 @@
 //! hold the block on. So the current state is the remote word's when its trip equals the owner
 //! word's (a journey in progress, recorded by whoever holds the block), and the owner word's
 //! otherwise (the remote word then describes an older journey). A reader may see a block that
-//! changes hands during the read on either side of the change.
+//! changes hands during the read on either side of the change. Trips wrap around after
+//! 2^24 - 1 departures and returns (about 8.4 million round trips); when they do, the owner
+//! resets the remote word, so a journey recorded a lap earlier never passes for the current one.
 //!
 //! Tags: `Free`, `Owned`, `InFlight`, `Frozen`, `MappedForDevice`. How each ownership pattern
 //! moves the words:
@@ -57,6 +59,15 @@ const SLOT_SHIFT: u32 = 32;
 /// A trip no owner word starts with: the remote word of a block never touched remotely.
 const NO_TRIP: u32 = TRIP_MASK;
 
+/// The remote word of a block no other thread holds on any trip the owner word can have now.
+const fn never_remote() -> u64 {
+    ((NO_TRIP as u64) << TRIP_SHIFT) | TAG_FREE
+}
+
+/// The last trip of a lap: the next one wraps around to 0.
+#[cfg(test)]
+pub(crate) const LAST_TRIP: u32 = NO_TRIP - 1;
+
 /// A trip that a block's holder does not know yet: its buffer was allocated on the home thread
 /// and never left it, so the trip is in the owner word.
 pub(crate) const UNKNOWN_TRIP: u32 = u32::MAX;
@@ -92,7 +103,8 @@ fn encode(state: BlockState) -> (u64, u64) {
 /// 1. Owner words change only on the thread holding the home slot's lease, or on a thread that
 ///    holds the block while no lease can touch it (the block is out of the slot).
 /// 2. For a block on its home slot's free list, or owned at home, the remote word's trip
-///    differs from the owner word's (every return home bumps the owner's trip).
+///    differs from the owner word's (every return home bumps the owner's trip, and when the
+///    trips wrap around the remote word is reset, so an old trip never matches again).
 /// 3. `readers.len()` = the slot's block count; `readers[i]` is the number of live `Frozen`
 ///    handles of block `i` while it is frozen, and means nothing otherwise.
 pub(crate) struct StateTable {
@@ -102,14 +114,19 @@ pub(crate) struct StateTable {
 }
 
 impl StateTable {
+    /// Bytes of this table per block: the owner word, the remote word and the reader count.
+    pub(crate) const BYTES_PER_BLOCK: usize =
+        size_of::<AtomicU32>() + size_of::<AtomicU64>() + size_of::<AtomicU32>();
+
     /// Every block free, on trip 0, never seen remotely.
     pub(crate) fn new(blocks: u32) -> Self {
-        let never_remote = (u64::from(NO_TRIP) << TRIP_SHIFT) | TAG_FREE;
         StateTable {
             owner: (0..blocks)
                 .map(|_| AtomicU32::new(TAG_FREE as u32))
                 .collect(),
-            remote: (0..blocks).map(|_| AtomicU64::new(never_remote)).collect(),
+            remote: (0..blocks)
+                .map(|_| AtomicU64::new(never_remote()))
+                .collect(),
             readers: (0..blocks).map(|_| AtomicU32::new(0)).collect(),
         }
     }
@@ -164,13 +181,30 @@ impl StateTable {
     }
 
     /// Starts a new trip with the owner word set to `tag`; returns the new trip.
+    ///
+    /// Runs on the home thread while it alone holds the block (it is departing from home, or
+    /// just came back), so no other thread writes the block's remote word meanwhile.
     fn next_trip(&self, block: u32, tag: u64) -> u32 {
         let word = &self.owner[block as usize];
         let trip = ((word.load(Ordering::Relaxed) >> TRIP_SHIFT) + 1) & TRIP_MASK;
         // The trip that marks "never seen remotely" is skipped, so it never matches (inv. 2).
-        let trip = if trip == NO_TRIP { 0 } else { trip };
+        let trip = if trip == NO_TRIP {
+            self.wrap_trips(block)
+        } else {
+            trip
+        };
         word.store((trip << TRIP_SHIFT) | tag as u32, Ordering::Relaxed);
         trip
+    }
+
+    /// The trips of `block` wrap around to 0: its remote word may hold any earlier trip, which
+    /// the owner's trips are about to pass again, so it is reset to "never seen remotely"
+    /// (invariant 2 holds across the wrap; within one lap trips only grow). Returns trip 0.
+    #[cold]
+    #[inline(never)]
+    fn wrap_trips(&self, block: u32) -> u32 {
+        self.remote[block as usize].store(never_remote(), Ordering::Relaxed);
+        0
     }
 
     /// The home thread sends `block` away as `state` (`InFlight` or `Frozen`): a new trip
@@ -239,5 +273,75 @@ impl StateTable {
         } else {
             decode(owner & TAG_MASK, home)
         }
+    }
+
+    /// Moves the trips of `block` to `trip` (at most [`LAST_TRIP`]), keeping its tag: lets tests
+    /// reach the wrap without millions of round trips first.
+    #[cfg(test)]
+    pub(crate) fn start_trips_at(&self, block: u32, trip: u32) {
+        let word = &self.owner[block as usize];
+        let tag = word.load(Ordering::Relaxed) & TAG_MASK as u32;
+        word.store(((trip & TRIP_MASK) << TRIP_SHIFT) | tag, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NO_TRIP, StateTable};
+    use crate::pool::BlockState;
+
+    const HOME: usize = 0;
+
+    /// Block 0 makes one journey to slot 1 and is freed there, so its remote word keeps that
+    /// journey's trip; it is then allocated at home again.
+    fn freed_remotely_once() -> (StateTable, u32) {
+        let table = StateTable::new(1);
+        let trip = table.depart_as(0, BlockState::InFlight);
+        table.record_remote(0, trip, BlockState::Owned { slot: 1 });
+        table.record_remote(0, trip, BlockState::Free);
+        table.returned(0, false);
+        // SAFETY: block 0 is in range (the table has one block).
+        unsafe { table.owned_at_home(0) };
+        assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
+        (table, trip)
+    }
+
+    /// One capability made and accepted at home (the remote word is not touched), checking the
+    /// state on the way out and back.
+    fn round_trip_at_home(table: &StateTable) {
+        table.depart_as(0, BlockState::InFlight);
+        assert_eq!(table.state(0, HOME), Some(BlockState::InFlight));
+        table.returned(0, true);
+        assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
+    }
+
+    #[test]
+    fn an_old_remote_trip_never_matches_after_the_trips_wrap() {
+        let (table, remote_trip) = freed_remotely_once();
+        table.start_trips_at(0, super::LAST_TRIP - 4);
+        // Past the wrap and beyond the trip the remote word was written on.
+        for _ in 0..(remote_trip + 8) {
+            round_trip_at_home(&table);
+        }
+        assert!(table.trip(0) > remote_trip, "the trips wrapped");
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "16.7 million trips: the hook-started test above covers Miri"
+    )]
+    fn a_full_lap_of_trips_keeps_the_state_true() {
+        let (table, remote_trip) = freed_remotely_once();
+        let lap = NO_TRIP; // trips take the values 0..NO_TRIP
+        let start = table.trip(0);
+        let mut trips = 0u32;
+        // Every trip value once more, and past the remote word's, with no hook.
+        while trips < lap + 4 {
+            round_trip_at_home(&table);
+            trips += 2;
+        }
+        assert_eq!(table.trip(0), (start + trips) % lap);
+        assert!(table.trip(0) > remote_trip);
     }
 }

@@ -5,6 +5,7 @@
 //! offending item. Generated code states its requirements as where-bounds for the compiler to
 //! check, so a derive never vouches for a type on the strength of its own reading of the tokens.
 
+mod crate_path;
 mod message;
 mod residency;
 
@@ -14,8 +15,11 @@ use syn::{DeriveInput, parse_macro_input};
 /// Implements `umrf::Transferable` for a struct or enum whose every field is `Transferable`.
 ///
 /// A field that is not — `Rc`, `Arc<Mutex<_>>`, a reference, a raw pointer, a `SharedBuffer` —
-/// makes compilation fail with an error at that field.
-#[proc_macro_derive(Message)]
+/// makes compilation fail with an error at that field. Recursive types derive too; a field that
+/// reaches the message only through another message type (mutual recursion) is marked
+/// `#[umrf(recursive)]`. A crate that re-exports umrf names its path with
+/// `#[umrf(crate = path::to::umrf)]`.
+#[proc_macro_derive(Message, attributes(umrf))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     message::derive(&input)
@@ -24,8 +28,9 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 }
 
 /// Declares a user-defined residency marker that reuses a built-in placement strategy:
-/// `#[residency(like = Hugepage, name = "staging")]` on a unit struct.
-#[proc_macro_derive(Residency, attributes(residency))]
+/// `#[residency(like = Hugepage, name = "staging")]` on a unit struct. A crate that re-exports
+/// umrf names its path with `#[umrf(crate = path::to::umrf)]`.
+#[proc_macro_derive(Residency, attributes(residency, umrf))]
 pub fn derive_residency(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     residency::derive(&input)

@@ -73,13 +73,14 @@ pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         })?;
     }
     let like = like.ok_or_else(|| syn::Error::new(input.ident.span(), USAGE))?;
+    let umrf = crate::crate_path::umrf_path(&input.attrs)?;
     let ident = &input.ident;
     let name = name.unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     Ok(quote! {
-        impl ::umrf::residency::Residency for #ident {
+        impl #umrf::residency::Residency for #ident {
             const NAME: &'static str = #name;
-            const STRATEGY: ::umrf::residency::Strategy =
-                <#like as ::umrf::residency::Residency>::STRATEGY;
+            const STRATEGY: #umrf::residency::Strategy =
+                <#like as #umrf::residency::Residency>::STRATEGY;
         }
     })
 }
