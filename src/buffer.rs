@@ -222,6 +222,20 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         unsafe { Capability::from_parts(ptr, len, block) }
     }
 
+    /// Like [`into_capability`](Self::into_capability), with the block recorded as
+    /// [`BlockState::Spilled`](crate::BlockState::Spilled) (and logged as `spilled`): a tiered
+    /// store hands the page to its I/O worker to write to a lower tier.
+    pub(crate) fn into_spill_capability(self) -> Capability<T, R> {
+        let trip = self
+            .block
+            .depart_as(self.local_gen, crate::BlockState::Spilled);
+        let (ptr, len, mut block) = self.into_parts();
+        block.trip = trip;
+        // SAFETY: the parts come from a live buffer of the same T and R, given up just now; the
+        // block's state is `Spilled`, the capability's other in-flight state (invariant 1).
+        unsafe { Capability::from_parts(ptr, len, block) }
+    }
+
     /// Ends the writing: the buffer becomes a [`Frozen`] block, read-only, that any number of
     /// readers on any cores may share (single writer, many readers).
     ///
