@@ -73,3 +73,6 @@ pub use replace::Replacement;
 pub use stats::{TierStats, TieredMetrics, TieredStats};
 pub use store::TieredStore;
 pub use table::Location;
+
+#[cfg(test)]
+mod tests;

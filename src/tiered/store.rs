@@ -56,7 +56,7 @@ use crate::{LocalPool, Pool, Residency};
 /// # Ok::<(), umrf::tiered::TieredError>(())
 /// ```
 pub struct TieredStore<R: Residency> {
-    table: RefCell<Table<R>>,
+    pub(crate) table: RefCell<Table<R>>,
     lease: LocalPool<R>,
     pool: Pool<R>,
     counters: Arc<Counters>,

@@ -557,17 +557,22 @@ impl<R: Residency> Table<R> {
         c.spills.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A write to `slot` of `tier` failed: the slot goes back; a full file system closes the
-    /// tier to further growth. Returns the reason, for the error.
+    /// A write to `slot` of `tier` failed: the slot goes back. A full tmpfs stops growing, so
+    /// later spills go to disk at once; a full disk is tried again by the next spill (space
+    /// may come back, and there is no tier below to go to). Returns the reason, for the error.
     fn refused(&mut self, tier: SpillTier, slot: u64, err: &std::io::Error) -> String {
-        let t = &mut self.tiers[tier.index()];
-        t.give_slot(slot);
-        if err.raw_os_error() == Some(libc::ENOSPC) {
-            t.mark_full();
+        let full = err.raw_os_error() == Some(libc::ENOSPC);
+        if full {
             self.counters
                 .tier(tier)
                 .full
                 .fetch_add(1, Ordering::Relaxed);
+        }
+        let t = &mut self.tiers[tier.index()];
+        if full && tier == SpillTier::Tmpfs {
+            t.mark_full(slot);
+        } else {
+            t.give_slot(slot);
         }
         format!("{tier}: write failed: {err}")
     }

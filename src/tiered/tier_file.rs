@@ -56,6 +56,10 @@ pub(crate) struct TierFile {
     next: u64,
     /// Slots handed out and given back.
     free: Vec<u64>,
+    /// The file system said it is full: only slots written before are reused.
+    full: bool,
+    /// Slots whose first write found the file system full (never reused).
+    lost: u64,
 }
 
 impl TierFile {
@@ -69,18 +73,20 @@ impl TierFile {
             capacity: budget / page_size as u64,
             next: 0,
             free: Vec::new(),
+            full: false,
+            lost: 0,
         }
     }
 
     /// Slots in use.
     #[cfg(test)]
     pub(crate) fn used(&self) -> u64 {
-        self.next - self.free.len() as u64
+        self.next - self.free.len() as u64 - self.lost
     }
 
     /// Whether a slot could be had (budget left, and the file system not found full).
     pub(crate) fn has_room(&self) -> bool {
-        !self.free.is_empty() || self.next < self.capacity
+        !self.free.is_empty() || (!self.full && self.next < self.capacity)
     }
 
     /// The file, created if this is the first use.
@@ -109,7 +115,7 @@ impl TierFile {
         if let Some(slot) = self.free.pop() {
             return Some(slot);
         }
-        if self.next < self.capacity {
+        if !self.full && self.next < self.capacity {
             self.next += 1;
             return Some(self.next - 1);
         }
@@ -122,9 +128,12 @@ impl TierFile {
         self.free.push(slot);
     }
 
-    /// The file system said it is full: no slot beyond those in use now will be handed out.
-    pub(crate) fn mark_full(&mut self) {
-        self.capacity = self.capacity.min(self.next);
+    /// A write into `slot` found the file system full: the slot is dropped, and from now on
+    /// only slots written before (and given back) are handed out, as their space is the file's.
+    pub(crate) fn mark_full(&mut self, slot: u64) {
+        self.full = true;
+        self.lost += 1;
+        debug_assert!(slot < self.next);
     }
 }
 
@@ -218,7 +227,8 @@ mod tests {
         assert!(back.iter().all(|&x| x == 9));
         t.give_slot(a);
         assert_eq!(t.used(), 1);
-        t.mark_full();
+        t.mark_full(b);
+        assert_eq!(t.used(), 0);
         assert_eq!(t.take_slot(), Some(a));
         assert!(!t.has_room());
     }
