@@ -308,3 +308,52 @@ fn tier_counters_add_up() {
     assert_eq!(s.pins, 24);
     assert_eq!(s.pins, s.hits + s.misses + s.prefetch_late);
 }
+
+#[test]
+fn prometheus_series_per_store_and_tier() {
+    let store = TieredStore::<CpuLocal>::builder()
+        .name("scan")
+        .page_size(PAGE)
+        .ram_budget((2 * PAGE) as u64)
+        .tmpfs("/dev/shm", 1 << 20)
+        .io_threads(0)
+        .build()
+        .unwrap();
+    let pages = fill(&store, 6);
+    check(&store, &pages);
+    let registry = umrf::metrics::Registry::new();
+    registry.register_tiered(store.metrics()).unwrap();
+    assert!(
+        registry.register_tiered(store.metrics()).is_err(),
+        "names must differ"
+    );
+    let text = registry.render_prometheus();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let value = |name: &str, tier: Option<&str>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == name
+                    && s.labels.get("store") == Some("scan")
+                    && s.labels.get("tier") == tier
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let s = store.stats();
+    assert_eq!(value("umrf_tiered_pins_total", None), Some(s.pins as f64));
+    assert_eq!(
+        value("umrf_tiered_tier_pages", Some("tmpfs")),
+        Some(s.tmpfs.pages as f64)
+    );
+    assert_eq!(
+        value("umrf_tiered_tier_spills_total", Some("tmpfs")),
+        Some(s.tmpfs.spills as f64)
+    );
+    assert!(s.tmpfs.spills >= 4);
+    assert_eq!(value("umrf_tiered_hit_ratio", None), Some(s.hit_rate()));
+}
