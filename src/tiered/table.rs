@@ -254,7 +254,12 @@ impl<R: Residency> Table<R> {
             let Some(entry) = self.pages.get(page as usize) else {
                 continue;
             };
-            if !entry.live || entry.ram.is_some() || entry.io.is_some() {
+            if entry.live && entry.ram.is_some() {
+                // About to be used: keep it (a second chance under CLOCK, most recent in LRU).
+                self.replacer.touch(page);
+                continue;
+            }
+            if !entry.live || entry.io.is_some() {
                 continue;
             }
             let Some(copy) = entry.copy else { continue };
@@ -355,10 +360,14 @@ impl<R: Residency> Table<R> {
         let mut last_error = None;
         while self.ram_blocks > target {
             let pages = &self.pages;
-            let victim = self.replacer.victim(|p| {
-                let e = &pages[p as usize];
-                e.pins == 0 && p != page && !refused.contains(&p)
-            });
+            // Pages a prefetch brought in and nobody pinned yet go last: they are about to be
+            // used.
+            let evictable =
+                |p: u32, e: &Entry<R>| e.pins == 0 && p != page && !refused.contains(&p);
+            let victim = self
+                .replacer
+                .victim(|p| evictable(p, &pages[p as usize]) && !pages[p as usize].prefetched)
+                .or_else(|| self.replacer.victim(|p| evictable(p, &pages[p as usize])));
             match victim {
                 Some(v) if self.pages[v as usize].copy.is_some() => self.drop_clean(v),
                 Some(v) => {
