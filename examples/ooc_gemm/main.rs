@@ -63,8 +63,11 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unknown flag {other} (see the example's docs)")),
         }
     }
-    if o.tile == 0 || o.n == 0 || o.n % o.tile != 0 {
-        return Err(format!("--n {} must be a positive multiple of --tile {}", o.n, o.tile));
+    if o.tile == 0 || o.n == 0 || !o.n.is_multiple_of(o.tile) {
+        return Err(format!(
+            "--n {} must be a positive multiple of --tile {}",
+            o.n, o.tile
+        ));
     }
     Ok(o)
 }
@@ -142,7 +145,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("column checksums disagree ({error:.2e})").into());
     }
     if o.check.unwrap_or(o.n <= 2048) {
-        let (da, db, dc) = (a.to_dense(&store)?, b.to_dense(&store)?, c.to_dense(&store)?);
+        let (da, db, dc) = (
+            a.to_dense(&store)?,
+            b.to_dense(&store)?,
+            c.to_dense(&store)?,
+        );
         let mut expected = vec![0.0f32; o.n * o.n];
         gemm::tile_product(&da, &db, &mut expected, o.n);
         let worst = expected

@@ -138,7 +138,7 @@ impl<R: Residency> TieredBuilder<R> {
     /// a budget below one page; [`TieredError::Pool`] when the pool cannot be built (the
     /// residency is unavailable, or memory cannot be had).
     pub fn build(self) -> Result<TieredStore<R>, TieredError> {
-        if self.page_size == 0 || self.page_size % crate::BLOCK_GRANULE != 0 {
+        if self.page_size == 0 || !self.page_size.is_multiple_of(crate::BLOCK_GRANULE) {
             return Err(TieredError::InvalidConfig {
                 reason: format!(
                     "page size {} is not a positive multiple of {}: pages are pool blocks",
