@@ -33,7 +33,12 @@ use crate::{LocalPool, Pool, Residency};
 /// `Err` naming it, never wrong data.
 ///
 /// The store stays on the thread that built it (it holds that thread's lease on the pool, and
-/// is not `Send`); its page [handles](Tiered) may travel.
+/// is not `Send`, I3); its page [handles](Tiered) may travel.
+///
+/// ```compile_fail
+/// let store = umrf::tiered::TieredStore::<umrf::residency::CpuLocal>::builder().build().unwrap();
+/// std::thread::spawn(move || drop(store)); // error: `TieredStore` is not `Send`
+/// ```
 ///
 /// ```
 /// use umrf::tiered::TieredStore;
