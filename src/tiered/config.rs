@@ -13,7 +13,7 @@ use crate::Residency;
 /// Settings of a [`TieredStore`]; made by [`TieredStore::builder`].
 ///
 /// Defaults: 64 KiB pages, a 64 MiB RAM budget, a tmpfs tier of 1 GiB in `/dev/shm`, a disk
-/// tier of 16 GiB in the system temporary directory, two I/O threads, CLOCK replacement, no
+/// tier of 16 GiB in the system temporary directory, two I/O threads, LRU replacement, no
 /// read-ahead, no pressure monitoring. Tier files grow as pages are spilled; the budgets are
 /// caps, not reservations.
 ///
@@ -27,7 +27,7 @@ use crate::Residency;
 ///     .tmpfs("/dev/shm", 4 << 20)
 ///     .disk(std::env::temp_dir(), 64 << 20)
 ///     .io_threads(1)
-///     .replacement(Replacement::Lru)
+///     .replacement(Replacement::Clock)
 ///     .read_ahead(4)
 ///     .build()?;
 /// assert_eq!(store.stats().ram_budget, 1 << 20);
@@ -58,7 +58,7 @@ impl<R: Residency> Default for TieredBuilder<R> {
                 (std::env::temp_dir(), 16 << 30),
             ],
             io_threads: 2,
-            replacement: Replacement::Clock,
+            replacement: Replacement::Lru,
             read_ahead: 0,
             pressure: None,
             _residency: PhantomData,
@@ -105,7 +105,7 @@ impl<R: Residency> TieredBuilder<R> {
         self
     }
 
-    /// The replacement policy (default [`Replacement::Clock`]).
+    /// The replacement policy (default [`Replacement::Lru`]; see docs/PERFORMANCE.md).
     pub fn replacement(mut self, policy: Replacement) -> Self {
         self.replacement = policy;
         self

@@ -38,6 +38,36 @@ pub(crate) struct Job<R: Residency> {
     pub(crate) block: Capability<u8, R>,
 }
 
+impl<R: Residency> Job<R> {
+    /// Does the job's I/O (timed into `counters`) and hands the block back with the outcome.
+    pub(crate) fn run(self, counters: &Counters) -> Done<R> {
+        let Job {
+            page,
+            direction,
+            tier,
+            slot,
+            file,
+            mut block,
+        } = self;
+        let result = transfer(
+            direction,
+            tier,
+            slot,
+            &file,
+            block.payload_bytes_mut(),
+            counters,
+        );
+        Done {
+            page,
+            direction,
+            tier,
+            slot,
+            block,
+            result,
+        }
+    }
+}
+
 // SAFETY: the capability owns its block alone (Capability invariant 1); the file is an open
 // descriptor used only with positioned reads and writes, at a slot the store reserved for this
 // job alone, so no memory and no byte range is shared mutably with any other value.
@@ -122,6 +152,22 @@ impl<R: Residency> Workers<R> {
     }
 }
 
+impl<R: Residency> Workers<R> {
+    /// A finished job, if one is there.
+    pub(crate) fn try_take(&mut self) -> Option<Done<R>> {
+        let done = self.done.try_recv().ok()?;
+        self.in_flight -= 1;
+        Some(done)
+    }
+
+    /// The next finished job, waiting for it (`None` only if every worker is gone).
+    pub(crate) fn take(&mut self) -> Option<Done<R>> {
+        let done = self.done.recv().ok()?;
+        self.in_flight -= 1;
+        Some(done)
+    }
+}
+
 impl<R: Residency> Drop for Workers<R> {
     fn drop(&mut self) {
         self.jobs.clear(); // each worker's loop ends
@@ -134,31 +180,8 @@ impl<R: Residency> Drop for Workers<R> {
 /// A worker's loop: until the store drops its job senders.
 fn work<R: Residency>(jobs: &Receiver<Job<R>>, done: &Sender<Done<R>>, counters: &Counters) {
     for job in jobs.iter() {
-        let Job {
-            page,
-            direction,
-            tier,
-            slot,
-            file,
-            mut block,
-        } = job;
-        let result = transfer(
-            direction,
-            tier,
-            slot,
-            &file,
-            block.payload_bytes_mut(),
-            counters,
-        );
         // A store that is gone drops the message, and with it the block: it goes home.
-        let _ = done.send(Done {
-            page,
-            direction,
-            tier,
-            slot,
-            block,
-            result,
-        });
+        let _ = done.send(job.run(counters));
     }
 }
 

@@ -10,7 +10,7 @@
 //!   [`TieredStore::pin_mut`] return guards ([`Pinned`], [`PinnedMut`]) that deref to the
 //!   page in RAM and borrow the handle, so no pin outlives it and no writer sits beside a
 //!   reader. A pinned page is never evicted.
-//! - **Eviction**: [`Replacement::Clock`] (default) or [`Replacement::Lru`]; clean pages are
+//! - **Eviction**: [`Replacement::Lru`] (default) or [`Replacement::Clock`]; clean pages are
 //!   dropped without a write; dirty ones are spilled to tmpfs, or to disk when tmpfs is at its
 //!   budget or full (`ENOSPC`) or refuses the write; a page every tier refuses stays in RAM and
 //!   the caller gets [`TieredError::SpillFailed`].

@@ -139,7 +139,10 @@ impl<R: Residency> TieredStore<R> {
     /// pinned; [`TieredError::SpillFailed`] when a page had to be spilled and no tier took it.
     pub fn alloc<T: Pod>(&self) -> Result<Tiered<T, R>, TieredError> {
         let size = size_of::<T>();
-        if size == 0 || !self.page_size.is_multiple_of(size) || align_of::<T>() > self.pool.block_align() {
+        if size == 0
+            || !self.page_size.is_multiple_of(size)
+            || align_of::<T>() > self.pool.block_align()
+        {
             return Err(TieredError::InvalidConfig {
                 reason: format!(
                     "a page of {} bytes cannot hold `{}` (size {size}, alignment {}): pick a \

@@ -593,46 +593,17 @@ impl<R: Residency> Table<R> {
         };
         if let Err(job) = workers.submit(job) {
             // A worker died (it cannot unless it panicked): finish the job here, and do all
-            // I/O inline from now on.
-            let Job {
-                page,
-                direction,
-                tier,
-                slot,
-                file,
-                mut block,
-            } = job;
-            let result = transfer(
-                direction,
-                tier,
-                slot,
-                &file,
-                block.payload_bytes_mut(),
-                &self.counters,
-            );
+            // I/O inline from now on. A spill every tier refused leaves the page in RAM,
+            // whole; the caller making room picks another victim or reports it.
+            let done = job.run(&self.counters);
             self.workers = None;
-            // A spill every tier refused leaves the page in RAM, whole; the caller making room
-            // picks another victim or reports it.
-            let _ = self.complete(
-                lease,
-                Done {
-                    page,
-                    direction,
-                    tier,
-                    slot,
-                    block,
-                    result,
-                },
-            );
+            let _ = self.complete(lease, done);
         }
     }
 
     /// Takes every finished job back without waiting.
     pub(crate) fn reap(&mut self, lease: &LocalPool<R>) {
-        while let Some(done) = self.workers.as_ref().and_then(|w| w.done.try_recv().ok()) {
-            if let Some(w) = self.workers.as_mut() {
-                w.in_flight -= 1;
-            }
+        while let Some(done) = self.workers.as_mut().and_then(Workers::try_take) {
             let _ = self.complete(lease, done);
         }
         self.issue_deferred(lease);
@@ -640,10 +611,7 @@ impl<R: Residency> Table<R> {
 
     /// Waits for one job to finish; returns the page and error of a spill every tier refused.
     fn wait_any(&mut self, lease: &LocalPool<R>) -> Option<(u32, TieredError)> {
-        let done = self.workers.as_ref()?.done.recv().ok()?;
-        if let Some(w) = self.workers.as_mut() {
-            w.in_flight -= 1;
-        }
+        let done = self.workers.as_mut()?.take()?;
         let page = done.page;
         let result = self.complete(lease, done).err().map(|e| (page, e));
         self.issue_deferred(lease);
