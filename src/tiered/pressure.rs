@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use super::error::TieredError;
 
-/// What the memory files said at one moment.
+/// What the memory files said at one moment (or a reading made by hand, to feed a
+/// [`PressurePolicy`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct MemoryPressure {
     /// PSI `some avg10`: percent of the last 10 s in which some task stalled on memory.
     pub psi_some_avg10: Option<f64>,

@@ -108,6 +108,7 @@ impl<R: Residency> TieredStore<R> {
             ],
             workers,
             ram_blocks: 0,
+            writing: 0,
             ram_limit: blocks,
             max_blocks: blocks,
             page_size: b.page_size,

@@ -9,7 +9,8 @@
 //!    freed, so a guard's pointer into its block stays valid and unaliased by the store.
 //! 2. A page in RAM is dirty exactly when it has no tier copy (`dirty == copy.is_none()`);
 //!    a page not in RAM and not being written has a copy. Clean pages leave RAM unwritten.
-//! 3. `ram_blocks` = pages in RAM + jobs in flight ≤ the pool's blocks.
+//! 3. `ram_blocks` = pages in RAM + jobs in flight ≤ the pool's blocks; `writing` = the write jobs
+//!    among them (each gives its block back when done, unless a pin waits for the page).
 
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,8 @@ pub(crate) struct Table<R: Residency> {
     pub(crate) tiers: [TierFile; 2],
     pub(crate) workers: Option<Workers<R>>,
     pub(crate) ram_blocks: usize,
+    /// Spills in flight (each frees a block when done).
+    pub(crate) writing: usize,
     pub(crate) ram_limit: usize,
     pub(crate) max_blocks: usize,
     pub(crate) page_size: usize,
@@ -319,6 +322,9 @@ impl<R: Residency> Table<R> {
         if self.ram_blocks < self.ram_limit {
             return Room::Now;
         }
+        if self.writing > self.deferred.len() {
+            return Room::Later; // a write in flight frees the block
+        }
         let pages = &self.pages;
         let victim = self.replacer.victim(|p| {
             let e = &pages[p as usize];
@@ -359,6 +365,14 @@ impl<R: Residency> Table<R> {
         let mut refused: Vec<u32> = Vec::new();
         let mut last_error = None;
         while self.ram_blocks > target {
+            if self.writing > 0 && self.ram_blocks - self.writing <= target {
+                // The writes in flight free enough blocks: wait for them, spill no more.
+                if let Some(back) = self.wait_any(lease) {
+                    refused.push(back.0);
+                    last_error = Some(back.1);
+                }
+                continue;
+            }
             let pages = &self.pages;
             // Pages a prefetch brought in and nobody pinned yet go last: they are about to be
             // used.
@@ -513,6 +527,7 @@ impl<R: Residency> Table<R> {
                 let entry = &mut self.pages[page as usize];
                 let buffer = entry.ram.take().expect("a spilled page is in RAM");
                 entry.io = Some((Direction::Write, tier));
+                self.writing += 1;
                 let block = buffer.into_spill_capability();
                 self.submit(
                     lease,
@@ -648,6 +663,9 @@ impl<R: Residency> Table<R> {
         };
         let entry = &mut self.pages[page as usize];
         entry.io = None;
+        if direction == Direction::Write {
+            self.writing -= 1;
+        }
         match (direction, result) {
             (Direction::Write, Ok(checksum)) => {
                 self.written(page, tier, slot, checksum);
