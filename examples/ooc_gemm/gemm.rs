@@ -159,7 +159,7 @@ pub fn multiply(
         .collect();
     for (step, &(i, j, k)) in order.iter().enumerate() {
         for &(ni, nj, nk) in order.iter().skip(step + 1).take(PREFETCH_STEPS) {
-            store.prefetch([a.at(ni, nk), b.at(nk, nj)])?;
+            store.prefetch([a.at(ni, nk), b.at(nk, nj), c.at(ni, nj)])?;
         }
         let (ta, tb) = (store.pin(a.at(i, k))?, store.pin(b.at(k, j))?);
         let mut tc = store.pin_mut(&mut c.pages[i * nt + j])?;

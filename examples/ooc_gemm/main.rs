@@ -109,6 +109,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let a = gemm::TiledMatrix::generate(&store, nt, t, Some(1))?;
     let b = gemm::TiledMatrix::generate(&store, nt, t, Some(2))?;
     let mut c = gemm::TiledMatrix::generate(&store, nt, t, None)?;
+    let dbg = |store: &TieredStore<CpuLocal>| {
+        eprintln!(
+            "DEBUG ram_pages {} pool in_use {} free {}",
+            store.stats().ram_pages,
+            store.pool().stats().in_use(),
+            store.pool().stats().free()
+        )
+    };
     let mut last = Instant::now();
     let started = Instant::now();
     let run = gemm::multiply(&store, &a, &b, &mut c, |done, total| {
@@ -122,7 +130,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
             let _ = std::io::stderr().flush();
         }
-    })?;
+    })
+    .inspect_err(|_| dbg(&store))?;
     eprintln!();
     let s = store.stats();
     println!(

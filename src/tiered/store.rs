@@ -196,6 +196,8 @@ impl<R: Residency> TieredStore<R> {
             let last = (page.saturating_add(ahead)).min(table.pages.len() as u32 - 1);
             table.prefetch(&self.lease, page + 1..=last);
         }
+        drop(table);
+        self.check_accounting();
         Ok(start)
     }
 
@@ -261,6 +263,11 @@ impl<R: Residency> TieredStore<R> {
         })
     }
 
+    /// Debug builds check table invariant 3 after each operation.
+    fn check_accounting(&self) {
+        self.table.borrow().check_blocks();
+    }
+
     pub(crate) fn unpin(&self, page: u32) {
         self.table.borrow_mut().pages[page as usize].pins -= 1;
     }
@@ -289,6 +296,7 @@ impl<R: Residency> TieredStore<R> {
             .map(|h| self.page_of(h))
             .collect::<Result<Vec<_>, _>>()?;
         self.table.borrow_mut().prefetch(&self.lease, ids);
+        self.check_accounting();
         Ok(())
     }
 

@@ -116,7 +116,21 @@ pub(crate) struct Table<R: Residency> {
 }
 
 impl<R: Residency> Table<R> {
+    /// Invariant 3 (debug builds): the blocks counted are the pages in RAM and the jobs.
+    pub(crate) fn check_blocks(&self) {
+        if cfg!(debug_assertions) {
+            let resident = self.pages.iter().filter(|e| e.ram.is_some()).count();
+            let in_flight = self.workers.as_ref().map_or(0, |w| w.in_flight);
+            debug_assert_eq!(
+                resident + in_flight,
+                self.ram_blocks,
+                "the blocks counted must be the pages in RAM and in flight"
+            );
+        }
+    }
+
     fn note_ram(&self) {
+        self.check_blocks();
         self.counters
             .ram_pages
             .store(self.ram_blocks as u64, Ordering::Relaxed);
@@ -141,7 +155,6 @@ impl<R: Residency> Table<R> {
         self.make_room(lease, next, 1)?;
         let buffer = lease.alloc_zeroed::<u8>(self.page_size)?;
         self.ram_blocks += 1;
-        self.note_ram();
         let id = match self.free_ids.pop() {
             Some(id) => {
                 self.pages[id as usize] = Entry::new(buffer);
@@ -153,6 +166,7 @@ impl<R: Residency> Table<R> {
             }
         };
         self.replacer.insert(id);
+        self.note_ram();
         Ok(id)
     }
 
@@ -201,7 +215,23 @@ impl<R: Residency> Table<R> {
         let copy = self.pages[page as usize]
             .copy
             .expect("invariant 2: a page out of RAM has a tier copy");
-        self.make_room(lease, page, 1)?;
+        loop {
+            self.make_room(lease, page, 1)?;
+            // Making room may finish a spill, and a prefetch that waited for it may take the
+            // room for this very page: wait for that read rather than read twice.
+            if self.pages[page as usize].io.is_some() {
+                self.wait_for(lease, page);
+            }
+            let entry = &mut self.pages[page as usize];
+            if entry.ram.is_some() {
+                entry.prefetched = false;
+                self.replacer.touch(page);
+                return Ok(());
+            }
+            if entry.io.is_none() {
+                break;
+            }
+        }
         let mut buffer = lease.alloc::<u8>(self.page_size)?;
         let file = self.tiers[copy.tier.index()].file()?;
         let read = transfer(
@@ -231,9 +261,9 @@ impl<R: Residency> Table<R> {
             .promotions
             .fetch_add(1, Ordering::Relaxed);
         self.ram_blocks += 1;
-        self.note_ram();
         self.pages[page as usize].ram = Some(buffer);
         self.replacer.insert(page);
+        self.note_ram();
         Ok(())
     }
 
@@ -696,6 +726,10 @@ impl<R: Residency> Table<R> {
                 }
             }
             (Direction::Read, Ok(found)) => {
+                debug_assert!(
+                    entry.ram.is_none(),
+                    "one read per page in flight, none resident"
+                );
                 let expected = entry.copy.map(|c| c.checksum);
                 if expected == Some(found) && entry.live {
                     entry.ram = Some(buffer);
