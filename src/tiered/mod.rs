@@ -16,7 +16,8 @@
 //!   the caller gets [`TieredError::SpillFailed`].
 //! - **Background I/O**: spills and prefetches ([`TieredStore::prefetch`], the sequential
 //!   [`read_ahead`](TieredBuilder::read_ahead)) run on I/O threads, which receive each page's
-//!   block as a [`Capability`](crate::Capability) (state
+//!   block as a [`Capability`](crate::Capability) (positioned `pread`/`pwrite`; `io_uring` is
+//!   not used) (state
 //!   [`BlockState::Spilled`](crate::BlockState::Spilled) while written, logged as
 //!   [`EventKind::Spilled`](crate::events::EventKind::Spilled)). Only a true miss reads on the
 //!   caller's thread.

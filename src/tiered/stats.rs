@@ -151,7 +151,8 @@ pub struct TierStats {
     pub reads: u64,
     /// Time spent in page reads.
     pub read_time: Duration,
-    /// Times the tier's file system reported it full (`ENOSPC`): later spills go below.
+    /// Times the tier's file system reported it full (`ENOSPC`): a full tmpfs takes no new
+    /// slots (spills go to disk), a full disk is tried again by the next spill.
     pub full_events: u64,
 }
 
