@@ -37,7 +37,7 @@ impl SpillFile {
     }
 
     /// The file's metadata (mode, link count), for checks.
-    #[cfg(test)]
+    #[cfg(all(test, not(miri)))]
     pub(crate) fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.file.metadata()
     }
@@ -79,7 +79,7 @@ impl TierFile {
     }
 
     /// Slots in use.
-    #[cfg(test)]
+    #[cfg(all(test, not(miri)))]
     pub(crate) fn used(&self) -> u64 {
         self.next - self.free.len() as u64 - self.lost
     }
