@@ -39,7 +39,8 @@ use crate::residency::Residency;
 /// # Invariants
 /// 0. `ptr`, `len` and `block` are those of a [`SharedBuffer`] given up for this capability:
 ///    in bounds, aligned, initialised.
-/// 1. This value is the block's only owner (I1), and the block's state is `InFlight`.
+/// 1. This value is the block's only owner (I1), and the block's state is `InFlight` (or
+///    `Spilled`, for a page a tiered store hands to its I/O worker).
 #[must_use = "a capability owns a block: send it, or accept it; dropping it returns the block home"]
 pub struct Capability<T: Pod, R: Residency> {
     ptr: NonNull<T>,
@@ -48,8 +49,9 @@ pub struct Capability<T: Pod, R: Residency> {
     _marker: PhantomData<(T, R)>,
 }
 
-// SAFETY: a capability is the sole owner of its block (invariant 1) and gives no access to the
-// data while in flight; moving it moves that ownership. The block's bytes are `T: Pod + Send`
+// SAFETY: a capability is the sole owner of its block (invariant 1) and gives no public access
+// to the data while in flight (crate-internal access is through `&self`/`&mut self` of the one
+// holder, and `Capability` is not `Sync`); moving it moves that ownership. The block's bytes are `T: Pod + Send`
 // values. Its drop is a lock-free remote free, correct from any thread.
 unsafe impl<T: Pod + Send, R: Residency> Send for Capability<T, R> {}
 
@@ -58,7 +60,7 @@ impl<T: Pod, R: Residency> Capability<T, R> {
     ///
     /// # Safety
     /// The parts come from [`SharedBuffer::into_parts`] of a buffer of the same `T` and `R`,
-    /// and the block's state was set to `InFlight`.
+    /// and the block's state was set to `InFlight` (or `Spilled`).
     pub(crate) unsafe fn from_parts(ptr: NonNull<T>, len: usize, block: BlockRef) -> Self {
         Capability {
             ptr,
@@ -66,6 +68,15 @@ impl<T: Pod, R: Residency> Capability<T, R> {
             block,
             _marker: PhantomData,
         }
+    }
+
+    /// The block's bytes, writable, for the thread holding the capability (crate-internal: a
+    /// tiered store's I/O worker writes the page it carries to a tier, or reads one into it).
+    pub(crate) fn payload_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: invariant 0: `ptr` is in bounds, aligned and initialised for `len` elements;
+        // invariant 1: this value owns the block alone and `&mut self` borrows it exclusively.
+        let elements = unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
+        bytemuck::cast_slice_mut(elements)
     }
 
     /// Turns the capability back into a buffer owned by the thread of `lease`.
@@ -170,6 +181,18 @@ impl<T: Pod, R: Residency> SharedBuffer<T, R> {
         let (ptr, len, mut block) = self.into_parts();
         block.trip = block.depart(local_gen);
         // SAFETY: the parts come from a live buffer of the same T and R, given up just now.
+        unsafe { Capability::from_parts(ptr, len, block) }
+    }
+
+    /// Like [`into_capability`](Self::into_capability), with the block recorded as
+    /// [`BlockState::Spilled`](crate::BlockState::Spilled) (and logged as `spilled`): a tiered
+    /// store hands the page to its I/O worker to write to a lower tier.
+    pub(crate) fn into_spill_capability(self) -> Capability<T, R> {
+        let local_gen = self.local_gen();
+        let (ptr, len, mut block) = self.into_parts();
+        block.trip = block.depart_as(local_gen, crate::BlockState::Spilled);
+        // SAFETY: the parts come from a live buffer of the same T and R, given up just now; the
+        // block's state is `Spilled`, the capability's other in-flight state (invariant 1).
         unsafe { Capability::from_parts(ptr, len, block) }
     }
 }

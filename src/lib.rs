@@ -64,6 +64,9 @@
 //!   health and a minimal `/metrics` endpoint. `tracing` events at pool build (with backing
 //!   decisions), exhaustion and fallback, under the targets `umrf::pool` and `umrf::backing`;
 //!   without a subscriber they cost nothing.
+//! - **Tiered memory** — [`tiered`]: pages in RAM as pool blocks, spilled to tmpfs then disk
+//!   ([`TieredStore`](tiered::TieredStore)), with pins, prefetch, checksums and pressure
+//!   detection.
 //! - **Errors** — [`Error`].
 //!
 //! ## The invariants
@@ -96,6 +99,7 @@ pub mod provenance;
 pub mod residency;
 mod sync;
 mod thread_bound;
+pub mod tiered;
 pub mod topology;
 mod transfer;
 

@@ -47,12 +47,18 @@ pub enum OsCall {
     CudaRegister,
     /// `sched_setaffinity` (pinning a worker thread, `umrf::cores`).
     SetAffinity,
+    /// `open(O_TMPFILE)` of a tier file of [`umrf::tiered`](crate::tiered).
+    SpillOpen,
+    /// `pwrite` of a page into a tier file (a spill).
+    SpillWrite,
+    /// `pread` of a page from a tier file (a miss or a prefetch).
+    SpillRead,
 }
 
 #[cfg_attr(not(any(test, feature = "fault-injection")), allow(dead_code))]
 impl OsCall {
     /// Every call, in declaration order (the index of a call in this list is its counter).
-    pub(crate) const ALL: [OsCall; 11] = [
+    pub(crate) const ALL: [OsCall; 14] = [
         OsCall::Mmap,
         OsCall::Mprotect,
         OsCall::MmapHugeTlb,
@@ -64,6 +70,9 @@ impl OsCall {
         OsCall::Mlock,
         OsCall::CudaRegister,
         OsCall::SetAffinity,
+        OsCall::SpillOpen,
+        OsCall::SpillWrite,
+        OsCall::SpillRead,
     ];
 
     /// The call's position in [`OsCall::ALL`].
@@ -86,6 +95,9 @@ impl core::fmt::Display for OsCall {
             OsCall::Mlock => "mlock",
             OsCall::CudaRegister => "cuMemHostRegister",
             OsCall::SetAffinity => "sched_setaffinity",
+            OsCall::SpillOpen => "open(O_TMPFILE)",
+            OsCall::SpillWrite => "pwrite",
+            OsCall::SpillRead => "pread",
         })
     }
 }

@@ -42,11 +42,15 @@ pub enum EventKind {
     /// An allocation of the slot was served by its fallback pool; `peer` is the slot of the
     /// fallback pool that served it.
     FallbackUsed,
+    /// The owner (a [`TieredStore`](crate::tiered::TieredStore)) handed the block to an I/O
+    /// worker to write its page to a lower tier: the block is in flight, as after
+    /// `transfer_sent`, and comes back with `accepted` or goes home with `freed_remote`.
+    Spilled,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Allocate,
         EventKind::TransferSent,
         EventKind::Accepted,
@@ -54,6 +58,7 @@ impl EventKind {
         EventKind::FreedRemote,
         EventKind::Exhausted,
         EventKind::FallbackUsed,
+        EventKind::Spilled,
     ];
 
     /// Whether the event concerns one block (and so carries `home`, `block` and `seq`).
@@ -76,6 +81,7 @@ impl EventKind {
             EventKind::FreedRemote => "freed_remote",
             EventKind::Exhausted => "exhausted",
             EventKind::FallbackUsed => "fallback_used",
+            EventKind::Spilled => "spilled",
         }
     }
 }

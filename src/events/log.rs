@@ -271,15 +271,19 @@ impl SlotLog {
         self.pool.emit(kind, self.home, self.home, block, seq, NONE)
     }
 
-    /// `block`'s owner made a capability of it.
+    /// `block`'s owner made a capability of it (`state` `InFlight` or `Frozen`), or handed it
+    /// to a tiered store's I/O worker to spill (`Spilled`).
     #[cold]
     #[inline(never)]
-    pub(crate) fn sent(&self, block: u32) -> Pending {
+    pub(crate) fn sent(&self, block: u32, state: crate::BlockState) -> Pending {
+        let kind = match state {
+            crate::BlockState::Spilled => EventKind::Spilled,
+            _ => EventKind::TransferSent,
+        };
         let word = self.blocks[block as usize].load(Ordering::Relaxed);
         let owner = word as u32;
         let (seq, _) = self.step(block, IN_FLIGHT | (owner & !IN_FLIGHT));
-        self.pool
-            .emit(EventKind::TransferSent, owner, self.home, block, seq, NONE)
+        self.pool.emit(kind, owner, self.home, block, seq, NONE)
     }
 
     /// The lease of slot `owner` accepted `block`.

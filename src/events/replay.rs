@@ -367,7 +367,7 @@ fn step(holder: Holder, home: u32, event: &Event<'_>) -> (Holder, Option<Violati
             };
             (Holder::Slot(home), wrong)
         }
-        EventKind::TransferSent => {
+        EventKind::TransferSent | EventKind::Spilled => {
             let wrong = (!owned_by_actor && !unknown)
                 .then_some(ViolationKind::SendByNonOwner { holder, slot });
             let next = slot.map_or(Holder::Unknown, |sender| Holder::InFlight { sender });

@@ -50,6 +50,7 @@
 mod families;
 mod http;
 mod text;
+mod tiered;
 
 use core::fmt;
 use std::sync::PoisonError;
@@ -88,6 +89,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// ```
 pub struct Registry {
     pools: Mutex<Vec<RawPool>>,
+    stores: Mutex<Vec<crate::tiered::TieredMetrics>>,
 }
 
 impl Registry {
@@ -95,6 +97,7 @@ impl Registry {
     pub fn new() -> Self {
         Registry {
             pools: Mutex::new(Vec::new()),
+            stores: Mutex::new(Vec::new()),
         }
     }
 
@@ -133,10 +136,46 @@ impl Registry {
             .collect()
     }
 
-    /// The metrics of every registered pool, in the text exposition format 0.0.4.
+    /// Adds a [`TieredStore`](crate::tiered::TieredStore)'s counters (from
+    /// [`TieredStore::metrics`](crate::tiered::TieredStore::metrics)): `umrf_tiered_*` series
+    /// labelled `store` (and `tier`). Register the store's pool too, with
+    /// [`register`](Self::register), for its block-level series.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when a store of the same name is registered already.
+    ///
+    /// ```
+    /// use umrf::metrics::Registry;
+    /// use umrf::tiered::TieredStore;
+    /// let store = TieredStore::<umrf::residency::CpuLocal>::builder().name("scratch")
+    ///     .page_size(4096).ram_budget(4096).build()?;
+    /// let registry = Registry::new();
+    /// registry.register_tiered(store.metrics())?;
+    /// assert!(registry.render_prometheus().contains(r#"umrf_tiered_tier_pages{store="scratch",tier="disk"} 0"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_tiered(&self, store: crate::tiered::TieredMetrics) -> Result<(), Error> {
+        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        if stores.iter().any(|s| s.name() == store.name()) {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "a tiered store named `{}` is registered for metrics already: give stores distinct names",
+                    store.name()
+                ),
+            });
+        }
+        stores.push(store);
+        Ok(())
+    }
+
+    /// The metrics of every registered pool and tiered store, in the text exposition format
+    /// 0.0.4.
     pub fn render_prometheus(&self) -> String {
         let snapshots: Vec<Snapshot> = self.lock().iter().map(Snapshot::of).collect();
-        render(&snapshots)
+        let mut out = render(&snapshots);
+        let stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        tiered::render(&mut out, &stores);
+        out
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, Vec<RawPool>> {

@@ -53,6 +53,10 @@ pub enum BlockState {
     /// access until it is unmapped. A mapping that is forgotten or dropped without `unmap`
     /// leaves its block in this state for good (the device may still be using it).
     MappedForDevice,
+    /// Being written to a lower tier by a [`TieredStore`](crate::tiered::TieredStore)'s I/O
+    /// worker: the page it held is leaving RAM. The block goes home once the write is done (or
+    /// back to the store, whole, if the write failed).
+    Spilled,
 }
 
 /// The largest slot count a pool may have.
@@ -139,7 +143,7 @@ impl BlockRef {
         let event = self
             .slot()
             .log()
-            .map_or_else(Pending::none, |log| log.sent(self.index));
+            .map_or_else(Pending::none, |log| log.sent(self.index, state));
         let trip = if self.is_home(local_gen) {
             states.depart_as(self.index, state)
         } else {

@@ -52,6 +52,7 @@ const TAG_OWNED: u64 = 1;
 const TAG_IN_FLIGHT: u64 = 2;
 const TAG_FROZEN: u64 = 3;
 const TAG_MAPPED: u64 = 4;
+const TAG_SPILLED: u64 = 5;
 const TRIP_SHIFT: u32 = 8;
 const TRIP_MASK: u32 = 0xff_ffff;
 const SLOT_SHIFT: u32 = 32;
@@ -80,6 +81,7 @@ fn decode(tag: u64, slot: usize) -> Option<BlockState> {
         TAG_IN_FLIGHT => Some(BlockState::InFlight),
         TAG_FROZEN => Some(BlockState::Frozen),
         TAG_MAPPED => Some(BlockState::MappedForDevice),
+        TAG_SPILLED => Some(BlockState::Spilled),
         _ => None,
     }
 }
@@ -93,6 +95,7 @@ fn encode(state: BlockState) -> (u64, u64) {
         BlockState::InFlight => (TAG_IN_FLIGHT, 0),
         BlockState::Frozen => (TAG_FROZEN, 0),
         BlockState::MappedForDevice => (TAG_MAPPED, 0),
+        BlockState::Spilled => (TAG_SPILLED, 0),
     }
 }
 

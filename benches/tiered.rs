@@ -1,0 +1,325 @@
+//! Tiered store benchmarks, peers in the same run, reported as ratios:
+//!
+//! - out-of-core GEMM with the matrices at 4x the RAM budget vs the same tiled kernel with
+//!   everything in RAM (GFLOPS), CLOCK and LRU;
+//! - a sequential scan with a RAM budget of 1/8 of the data (tmpfs tier, disk tier) vs all in
+//!   RAM vs `mmap` of a file with `MADV_SEQUENTIAL` on the same tmpfs / disk;
+//! - uniform random pins with a budget of 1/8: hit rate and latency per tier, CLOCK and LRU.
+//!
+//! `cargo bench --bench tiered` (full sizes) or `cargo bench --bench tiered -- --quick`.
+//! Prints Markdown tables (docs/PERFORMANCE.md holds a run).
+
+#[path = "../examples/ooc_gemm/gemm.rs"]
+#[allow(dead_code)] // the checks of the example are not timed here
+mod gemm;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use umrf::residency::CpuLocal;
+use umrf::tiered::{Replacement, Tiered, TieredStore};
+
+const MIB: u64 = 1 << 20;
+
+fn store(budget: u64, page: usize, tmpfs: u64, policy: Replacement) -> TieredStore<CpuLocal> {
+    TieredStore::<CpuLocal>::builder()
+        .page_size(page)
+        .ram_budget(budget)
+        .tmpfs("/dev/shm", tmpfs)
+        .disk(std::env::temp_dir(), 64 << 30)
+        .io_threads(2)
+        .replacement(policy)
+        .build()
+        .expect("tiered store")
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn gemm_section(n: usize, runs: usize) {
+    let tile = 256;
+    let page = tile * tile * 4;
+    let data = 3 * (n * n * 4) as u64;
+    println!(
+        "\n### Out-of-core GEMM, n = {n} (3 x {} MiB), tiles {tile}x{tile}, median of {runs}\n",
+        (n * n * 4) >> 20
+    );
+    println!(
+        "| configuration | RAM budget | GFLOPS | vs all in RAM | hit rate | prefetch hit rate |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut base = 0.0;
+    let configs = [
+        ("all in RAM", data + 4 * page as u64, Replacement::Clock),
+        ("4x budget, tmpfs, CLOCK", data / 4, Replacement::Clock),
+        ("4x budget, tmpfs, LRU", data / 4, Replacement::Lru),
+        ("4x budget, disk, CLOCK", data / 4, Replacement::Clock),
+    ];
+    for (name, budget, policy) in configs {
+        let tmpfs = if name.contains("disk") { 0 } else { 16 << 30 };
+        let s = store(budget, page, tmpfs, policy);
+        let nt = n / tile;
+        let a = gemm::TiledMatrix::generate(&s, nt, tile, Some(1)).unwrap();
+        let b = gemm::TiledMatrix::generate(&s, nt, tile, Some(2)).unwrap();
+        let mut c = gemm::TiledMatrix::generate(&s, nt, tile, None).unwrap();
+        let before = s.stats();
+        let gflops = median(
+            (0..runs)
+                .map(|_| {
+                    gemm::multiply(&s, &a, &b, &mut c, |_, _| {})
+                        .unwrap()
+                        .gflops
+                })
+                .collect(),
+        );
+        let after = s.stats();
+        let pins = after.pins - before.pins;
+        let hits = after.hits - before.hits;
+        let pf = after.prefetch_hits - before.prefetch_hits;
+        let needed =
+            pf + (after.prefetch_late - before.prefetch_late) + (after.misses - before.misses);
+        if base == 0.0 {
+            base = gflops;
+        }
+        println!(
+            "| {name} | {} MiB | {gflops:.1} | {:.2}x | {:.3} | {} |",
+            budget / MIB,
+            gflops / base,
+            hits as f64 / pins as f64,
+            if needed == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.3}", pf as f64 / needed as f64)
+            }
+        );
+    }
+}
+
+fn fill_pages(s: &TieredStore<CpuLocal>, pages: usize) -> Vec<Tiered<u64, CpuLocal>> {
+    (0..pages)
+        .map(|i| {
+            let mut p = s.alloc::<u64>().unwrap();
+            for (j, x) in s.pin_mut(&mut p).unwrap().iter_mut().enumerate() {
+                *x = (i * 31 + j) as u64;
+            }
+            p
+        })
+        .collect()
+}
+
+fn scan_store(s: &TieredStore<CpuLocal>, pages: &[Tiered<u64, CpuLocal>]) -> u64 {
+    pages
+        .iter()
+        .map(|p| {
+            s.pin(p)
+                .unwrap()
+                .iter()
+                .fold(0u64, |a, &x| a.wrapping_add(x))
+        })
+        .fold(0, u64::wrapping_add)
+}
+
+/// A read-only shared mapping of `file`, `MADV_SEQUENTIAL`.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(file: &File, len: usize) -> Mapping {
+        // SAFETY: a fresh mapping (address chosen by the kernel) of an open file descriptor;
+        // no existing memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(
+            ptr,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `ptr..ptr+len` is the mapping made above.
+        let advised = unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
+        assert_eq!(advised, 0);
+        Mapping { ptr, len }
+    }
+
+    fn words(&self) -> &[u64] {
+        // SAFETY: the mapping is `len` readable bytes, page-aligned, alive while `self` is;
+        // the file is not written while mapped, and any bytes are valid `u64`s.
+        unsafe { core::slice::from_raw_parts(self.ptr.cast::<u64>(), self.len / 8) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, no longer borrowed (`words` borrows `self`).
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+fn scan_mmap(dir: &Path, bytes: usize) -> Vec<f64> {
+    let path = dir.join(format!("umrf-bench-scan-{}", std::process::id()));
+    let words: Vec<u64> = (0..bytes / 8).map(|j| j as u64).collect();
+    std::fs::write(&path, bytemuck_bytes(&words)).unwrap();
+    let file = File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let m = Mapping::new(&file, bytes);
+            let sum = m.words().iter().fold(0u64, |a, &x| a.wrapping_add(x));
+            std::hint::black_box(sum);
+            drop(m);
+            start.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+fn bytemuck_bytes(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_ne_bytes()).collect()
+}
+
+fn scan_section(data: u64) {
+    let page = 64 << 10;
+    let pages = (data / page as u64) as usize;
+    println!(
+        "\n### Sequential scan of {} MiB, 64 KiB pages, RAM budget {} MiB (1/8), read-ahead 16, median of 5\n",
+        data / MIB,
+        data / 8 / MIB
+    );
+    println!("| peer | time per scan | GB/s | vs all in RAM | prefetch hit rate |");
+    println!("|---|---|---|---|---|");
+    let mut rows: Vec<(String, f64, String)> = Vec::new();
+    for (name, budget, tmpfs, ahead) in [
+        ("tiered, all in RAM", data + page as u64, 0, 0),
+        ("tiered, 1/8 in RAM, tmpfs tier", data / 8, 64 << 30, 16),
+        ("tiered, 1/8 in RAM, disk tier", data / 8, 0, 16),
+        (
+            "tiered, 1/8 in RAM, tmpfs, no read-ahead",
+            data / 8,
+            64 << 30,
+            0,
+        ),
+    ] {
+        let s = store(budget, page, tmpfs, Replacement::Clock);
+        let handles = fill_pages(&s, pages);
+        s.quiesce();
+        s.set_read_ahead(ahead);
+        let _ = scan_store(&s, &handles); // warm: the first scan writes the last dirty pages
+        s.quiesce();
+        let before = s.stats();
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(scan_store(&s, &handles));
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        let after = s.stats();
+        let pf = after.prefetch_hits - before.prefetch_hits;
+        let needed =
+            pf + (after.prefetch_late - before.prefetch_late) + (after.misses - before.misses);
+        let rate = if needed == 0 {
+            "-".into()
+        } else {
+            format!("{:.3}", pf as f64 / needed as f64)
+        };
+        rows.push((name.into(), median(times), rate));
+    }
+    rows.push((
+        "mmap of a tmpfs file, MADV_SEQUENTIAL".into(),
+        median(scan_mmap(Path::new("/dev/shm"), data as usize)),
+        "-".into(),
+    ));
+    rows.push((
+        "mmap of a disk file, MADV_SEQUENTIAL".into(),
+        median(scan_mmap(&std::env::temp_dir(), data as usize)),
+        "-".into(),
+    ));
+    let base = rows[0].1;
+    for (name, t, rate) in rows {
+        println!(
+            "| {name} | {:.1} ms | {:.2} | {:.2}x | {rate} |",
+            t * 1e3,
+            data as f64 / t / 1e9,
+            t / base
+        );
+    }
+}
+
+fn random_section(data: u64, pins: usize) {
+    let page = 64 << 10;
+    let pages = (data / page as u64) as usize;
+    println!(
+        "\n### Random pins over {} MiB, 64 KiB pages, RAM budget {} MiB (1/8), {pins} pins\n",
+        data / MIB,
+        data / 8 / MIB
+    );
+    println!("| tier below RAM | policy | hit rate | mean pin | mean tier read | read bandwidth |");
+    println!("|---|---|---|---|---|---|");
+    for (tier, tmpfs) in [("tmpfs", 64u64 << 30), ("disk", 0)] {
+        for policy in [Replacement::Clock, Replacement::Lru] {
+            let s = store(data / 8, page, tmpfs, policy);
+            let handles = fill_pages(&s, pages);
+            s.quiesce();
+            let before = s.stats();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let start = Instant::now();
+            for _ in 0..pins {
+                // A skewed pattern (a hot eighth gets half the pins) so policies differ.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = if x & 1 == 0 {
+                    (x >> 1) as usize % (pages / 8)
+                } else {
+                    (x >> 1) as usize % pages
+                };
+                std::hint::black_box(s.pin(&handles[i]).unwrap()[0]);
+            }
+            let took = start.elapsed();
+            let after = s.stats();
+            let t = if tmpfs > 0 { after.tmpfs } else { after.disk };
+            let t0 = if tmpfs > 0 { before.tmpfs } else { before.disk };
+            let reads = t.reads - t0.reads;
+            let read_time = t.read_time - t0.read_time;
+            let mean_read = read_time
+                .checked_div(reads as u32)
+                .unwrap_or(Duration::ZERO);
+            println!(
+                "| {tier} | {policy:?} | {:.3} | {:.1} µs | {:.1} µs | {:.2} GB/s |",
+                (after.hits - before.hits) as f64 / (after.pins - before.pins) as f64,
+                took.as_secs_f64() * 1e6 / pins as f64,
+                mean_read.as_secs_f64() * 1e6,
+                (reads * page as u64) as f64 / read_time.as_secs_f64().max(1e-9) / 1e9
+            );
+        }
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep it tiny there.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
+    let (n, runs, scan, random) = match (test_mode, quick) {
+        (true, _) => (512, 1, 8 * MIB, 2_000),
+        (false, true) => (1024, 3, 64 * MIB, 20_000),
+        (false, false) => (2048, 3, 512 * MIB, 100_000),
+    };
+    println!("## Tiered store ({})", if quick { "quick" } else { "full" });
+    gemm_section(n, runs);
+    scan_section(scan);
+    random_section(scan, random);
+}

@@ -1,0 +1,121 @@
+//! Tests that reach inside the store: corrupted tier files, the `Spilled` block state, and the
+//! pin guards under Miri.
+
+use super::*;
+use crate::residency::CpuLocal;
+use crate::{BlockState, Pool};
+
+fn small(ram_pages: u64, threads: usize) -> TieredStore<CpuLocal> {
+    TieredStore::<CpuLocal>::builder()
+        .page_size(256)
+        .ram_budget(ram_pages * 256)
+        .tmpfs("/dev/shm", 1 << 16)
+        .io_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// Overwrites the tier copy of `page` with other bytes, as a stray writer would.
+fn corrupt(store: &TieredStore<CpuLocal>, page: u32) {
+    let mut table = store.table.borrow_mut();
+    let copy = table.pages[page as usize].copy.unwrap();
+    let file = table.tiers[copy.tier.index()].file().unwrap();
+    file.write_page(copy.slot, &[0xa5; 256]).unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files: Miri's isolation refuses them")]
+fn a_corrupt_page_is_an_error_naming_it_never_data() {
+    for threads in [0, 1] {
+        let store = small(2, threads);
+        let mut pages = Vec::new();
+        for i in 0..6u8 {
+            let mut page = store.alloc::<u8>().unwrap();
+            store.pin_mut(&mut page).unwrap().fill(i);
+            pages.push(page);
+        }
+        store.quiesce();
+        corrupt(&store, 1);
+        // A prefetch that reads the corrupt page drops it; the pin reads again and reports.
+        store.prefetch([&pages[1]]).unwrap();
+        store.quiesce();
+        assert!(matches!(
+            store.location(&pages[1]).unwrap(),
+            Location::Tier(_)
+        ));
+        let err = store.pin(&pages[1]).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TieredError::Corrupt {
+                    page: PageId(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("page 1"), "{err}");
+        assert!(store.stats().corrupt_reads >= 1);
+        // The other pages are whole.
+        for (i, page) in pages.iter().enumerate().filter(|(i, _)| *i != 1) {
+            assert!(store.pin(page).unwrap().iter().all(|&x| x == i as u8));
+        }
+    }
+}
+
+#[test]
+fn a_block_handed_to_be_spilled_is_spilled_in_its_state_owner_and_log() {
+    let pool = Pool::<CpuLocal>::builder()
+        .block_size(256)
+        .blocks_per_slot(2)
+        .slots(1)
+        .log_ownership(crate::events::LogConfig::new())
+        .build()
+        .unwrap();
+    let lease = pool.attach().unwrap();
+    let buffer = lease.alloc_zeroed::<u8>(256).unwrap();
+    let start = buffer.as_bytes().as_ptr();
+    let mut cap = buffer.into_spill_capability();
+    assert_eq!(pool.block_state(0, 0), Some(BlockState::Spilled));
+    assert_eq!(
+        crate::provenance::owner_of(start).map(|o| o.state),
+        Some(BlockState::Spilled)
+    );
+    cap.payload_bytes_mut()[0] = 9; // the worker's view
+    let back = cap.accept(&lease).unwrap();
+    assert_eq!(back[0], 9);
+    assert_eq!(pool.block_state(0, 0), Some(BlockState::Owned { slot: 0 }));
+    drop(back);
+    let events = pool.ownership_log().unwrap().events();
+    let kinds: Vec<_> = events.iter().map(|e| e.event).collect();
+    use crate::events::EventKind::*;
+    assert_eq!(kinds, [Allocate, Spilled, Accepted, FreedLocal]);
+    assert!(crate::events::validate(events).is_ok());
+}
+
+#[test]
+fn pins_read_and_write_the_block_in_ram() {
+    // No spill: runs under Miri (the pool's region is heap memory there), checking the guards'
+    // pointers against the buffers they come from.
+    let store = TieredStore::<CpuLocal>::builder()
+        .page_size(256)
+        .ram_budget(512)
+        .io_threads(0)
+        .build()
+        .unwrap();
+    let mut a = store.alloc::<u32>().unwrap();
+    let b = store.alloc::<u64>().unwrap();
+    {
+        let mut w = store.pin_mut(&mut a).unwrap();
+        w[0] = 1;
+        w[63] = 2;
+    }
+    let (r1, r2) = (store.pin(&a).unwrap(), store.pin(&a).unwrap());
+    let rb = store.pin(&b).unwrap();
+    assert_eq!((r1[0], r2[63], r1.len(), rb.len()), (1, 2, 64, 32));
+    assert_eq!(rb.iter().sum::<u64>(), 0);
+    drop((r1, r2, rb));
+    store.free(a).unwrap();
+    store.free(b).unwrap();
+    assert_eq!(store.stats().ram_pages, 0);
+}

@@ -1,0 +1,171 @@
+//! Spill faults at every step: each write (then each read) of a run fails in turn, through the
+//! fault-injection seam, and every page must still read back whole. A refused write keeps the
+//! page in the tier above; `ENOSPC` on tmpfs sends later spills to disk.
+#![cfg(not(miri))] // files and threads: Miri's isolation refuses them
+
+use umrf::backing::fault::{self, FaultPlan, OsCall};
+use umrf::residency::CpuLocal;
+use umrf::tiered::{Tiered, TieredError, TieredStore};
+
+const PAGE: usize = 4096;
+const PAGES: usize = 24;
+
+fn build(threads: usize) -> TieredStore<CpuLocal> {
+    TieredStore::<CpuLocal>::builder()
+        .page_size(PAGE)
+        .ram_budget((4 * PAGE) as u64)
+        .tmpfs("/dev/shm", 8 * PAGE as u64)
+        .disk(std::env::temp_dir(), 1 << 26)
+        .io_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// Writes `PAGES` pages and reads them all back, twice; returns the errors seen on the way.
+fn workload(store: &TieredStore<CpuLocal>) -> (Vec<Tiered<u64, CpuLocal>>, Vec<TieredError>) {
+    let mut errors = Vec::new();
+    let mut pages = Vec::new();
+    for i in 0..PAGES {
+        match store.alloc::<u64>() {
+            Ok(mut page) => {
+                match store.pin_mut(&mut page) {
+                    Ok(mut data) => data.fill(i as u64 * 7 + 1),
+                    Err(e) => errors.push(e),
+                }
+                pages.push(page);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    store.quiesce();
+    (pages, errors)
+}
+
+/// Every page reads back its contents (retrying a read that the plan failed).
+fn all_read_back(store: &TieredStore<CpuLocal>, pages: &[Tiered<u64, CpuLocal>]) {
+    for (i, page) in pages.iter().enumerate() {
+        let data = loop {
+            match store.pin(page) {
+                Ok(data) => break data,
+                Err(TieredError::ReadFailed { .. }) => continue,
+                Err(e) => panic!("page {i}: {e}"),
+            }
+        };
+        assert!(
+            data.iter().all(|&x| x == i as u64 * 7 + 1),
+            "page {i} came back wrong"
+        );
+    }
+}
+
+/// The number of `call`s a clean run makes on this thread (inline I/O): in the workload, and
+/// in all (the workload and the read-back).
+fn clean_calls(call: OsCall) -> (u64, u64) {
+    let store = build(0);
+    let before = fault::calls(call);
+    let (pages, errors) = workload(&store);
+    let in_workload = fault::calls(call) - before;
+    all_read_back(&store, &pages);
+    assert!(errors.is_empty());
+    (in_workload, fault::calls(call) - before)
+}
+
+#[test]
+fn every_write_failing_in_turn_loses_nothing() {
+    let (_, writes) = clean_calls(OsCall::SpillWrite);
+    assert!(writes >= 20, "the run must spill: {writes}");
+    for threads in [0, 1] {
+        for errno in [libc::EIO, libc::ENOSPC] {
+            for n in 0..writes {
+                let _plan = FaultPlan::new()
+                    .fail_nth(OsCall::SpillWrite, n, errno)
+                    .install();
+                let store = build(threads); // workers copy the plan
+                let (pages, errors) = workload(&store);
+                // One refused write falls through to the tier below: nobody sees an error.
+                assert!(errors.is_empty(), "write {n}, errno {errno}: {errors:?}");
+                assert_eq!(pages.len(), PAGES);
+                all_read_back(&store, &pages);
+                let s = store.stats();
+                assert_eq!(
+                    s.tmpfs.full_events,
+                    u64::from(errno == libc::ENOSPC && s.tmpfs.spills < 8 && n < 8)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tmpfs_full_falls_through_to_disk() {
+    let _plan = FaultPlan::new()
+        .fail_nth(OsCall::SpillWrite, 0, libc::ENOSPC)
+        .install();
+    let store = build(0);
+    let (pages, errors) = workload(&store);
+    assert!(errors.is_empty(), "{errors:?}");
+    let s = store.stats();
+    assert_eq!(s.tmpfs.full_events, 1);
+    assert_eq!(s.tmpfs.pages, 0, "a full tmpfs takes no more pages");
+    assert_eq!(s.disk.pages as usize, PAGES - s.ram_pages as usize);
+    all_read_back(&store, &pages);
+}
+
+#[test]
+fn writes_failing_from_every_step_on_keep_pages_in_ram_and_report() {
+    let (writes, _) = clean_calls(OsCall::SpillWrite);
+    for n in 0..writes {
+        let store = build(0);
+        let (pages, errors) = {
+            let _plan = FaultPlan::new()
+                .fail_after(OsCall::SpillWrite, n, libc::EIO)
+                .install();
+            workload(&store)
+        };
+        assert!(!errors.is_empty(), "from write {n} on, spills fail");
+        for e in &errors {
+            assert!(matches!(e, TieredError::SpillFailed { .. }), "{e}");
+            assert!(e.to_string().contains("stays in RAM"), "{e}");
+        }
+        // The pages that were made are all there; the failed allocations made none.
+        assert_eq!(pages.len() + errors.len(), PAGES);
+        all_read_back(&store, &pages);
+    }
+}
+
+#[test]
+fn every_read_failing_in_turn_is_an_error_then_a_retry() {
+    let (_, reads) = clean_calls(OsCall::SpillRead);
+    assert!(reads >= 20, "{reads}");
+    for n in 0..reads {
+        let store = build(0);
+        let (pages, errors) = workload(&store);
+        assert!(errors.is_empty());
+        let _plan = FaultPlan::new()
+            .fail_nth(OsCall::SpillRead, n, libc::EIO)
+            .install();
+        let mut failed = 0;
+        for page in &pages {
+            if let Err(e) = store.pin(page) {
+                assert!(matches!(e, TieredError::ReadFailed { .. }), "{e}");
+                assert!(e.to_string().contains("page"), "{e}");
+                failed += 1;
+            }
+        }
+        assert!(failed <= 1);
+        all_read_back(&store, &pages);
+    }
+}
+
+#[test]
+fn a_tier_file_that_cannot_be_opened_falls_through() {
+    let _plan = FaultPlan::new()
+        .fail_nth(OsCall::SpillOpen, 0, libc::EACCES)
+        .install();
+    let store = build(0);
+    let (pages, errors) = workload(&store);
+    assert!(errors.is_empty(), "{errors:?}");
+    let s = store.stats();
+    assert_eq!(s.tmpfs.pages + s.disk.pages, PAGES as u64 - s.ram_pages);
+    all_read_back(&store, &pages);
+}
