@@ -7,13 +7,17 @@ use std::alloc::{GlobalAlloc, Layout};
 use umrf::GlobalPool;
 use umrf::residency::CpuLocal;
 
+/// Bytes per class pool: small under Miri, whose allocations of the regions and their side
+/// tables are interpreted byte by byte.
+const BYTES: usize = if cfg!(miri) { 16 << 10 } else { 32 << 20 };
+
 fn in_use(pool: &GlobalPool<CpuLocal>) -> u64 {
     pool.stats().sized.map_or(0, |s| s.in_use())
 }
 
 #[test]
 fn mixed_sizes_round_trip_and_the_stats_balance() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let n = if cfg!(miri) { 50 } else { 20_000 };
     let mut ptrs = Vec::with_capacity(n);
     for i in 0..n {
@@ -39,7 +43,7 @@ fn mixed_sizes_round_trip_and_the_stats_balance() {
 
 #[test]
 fn foreign_pointers_are_recognised_and_left_alone() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let mine = POOL.allocate(64, 8);
     let theirs = Box::into_raw(Box::new([0u8; 64])).cast::<u8>();
     let local = 5u64;
@@ -60,7 +64,7 @@ fn foreign_pointers_are_recognised_and_left_alone() {
 
 #[test]
 fn bad_requests_get_null_and_never_panic() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     assert!(POOL.allocate(0, 8).is_null());
     assert!(POOL.allocate(8, 0).is_null());
     assert!(POOL.allocate(8, 24).is_null());
@@ -78,7 +82,7 @@ fn bad_requests_get_null_and_never_panic() {
 
 #[test]
 fn frees_from_other_threads_go_home_as_remote_frees() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let n = if cfg!(miri) { 20 } else { 10_000 };
     let ptrs: Vec<usize> = (0..n)
         .map(|i| POOL.allocate(i % 500 + 1, 8) as usize)
@@ -114,7 +118,7 @@ fn frees_from_other_threads_go_home_as_remote_frees() {
 
 #[test]
 fn an_exited_threads_row_is_reused_and_its_blocks_are_not_lost() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1);
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1).bytes_per_class(BYTES);
     let leftover = std::thread::spawn(|| {
         let kept: Vec<usize> = (0..100).map(|_| POOL.allocate(40, 8) as usize).collect();
         for _ in 0..100 {
@@ -152,7 +156,7 @@ fn an_exited_threads_row_is_reused_and_its_blocks_are_not_lost() {
 
 #[test]
 fn more_threads_than_rows_fall_back_to_the_system_allocator_and_are_counted() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1);
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1).bytes_per_class(BYTES);
     let barrier = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -171,7 +175,7 @@ fn more_threads_than_rows_fall_back_to_the_system_allocator_and_are_counted() {
 
 #[test]
 fn realloc_stays_in_place_while_the_class_allows() {
-    static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let layout = Layout::from_size_align(100, 8).unwrap();
     let at = |p: *mut u8, i: usize| {
         // SAFETY: every caller passes a live block of more than `i` bytes.

@@ -104,29 +104,7 @@ macro_rules! settings_setters {
             self
         }
 
-        /// Places slots by this topology instead of detecting the machine's at build
-        /// ([`Topology::detect`](crate::topology::Topology::detect), about a millisecond of
-        /// sysfs reads: pass one detected topology to many builders to save it). The memory
-        /// still comes from this machine: a node that the given topology has and the machine
-        /// lacks fails at `mbind`.
-        pub fn topology(mut self, topology: crate::topology::Topology) -> Self {
-            self.settings.topology = Some(topology);
-            self
-        }
-
-        /// What a `Cxl` pool does without a CXL node. Default
-        /// [`CxlFallback::Fail`](crate::backing::CxlFallback::Fail).
-        pub fn cxl_fallback(mut self, fallback: crate::backing::CxlFallback) -> Self {
-            self.settings.options.cxl_fallback = fallback;
-            self
-        }
-
-        /// Which huge pages a `Hugepage` pool may use. Default
-        /// [`HugePageMode::Auto`](crate::backing::HugePageMode::Auto).
-        pub fn huge_pages(mut self, mode: crate::backing::HugePageMode) -> Self {
-            self.settings.options.huge_pages = mode;
-            self
-        }
+        $crate::pool::backing_setters!();
 
         /// Records every change of ownership of the pool's blocks (see
         /// [`events`](crate::events)). Default: off, and a pool without logging pays nothing
@@ -155,6 +133,37 @@ macro_rules! settings_setters {
     };
 }
 pub(crate) use settings_setters;
+
+/// The placement setters of [`Settings`] that every builder shares, pools and size-class
+/// families alike.
+macro_rules! backing_setters {
+    () => {
+        /// Places slots by this topology instead of detecting the machine's at build
+        /// ([`Topology::detect`](crate::topology::Topology::detect), about a millisecond of
+        /// sysfs reads: pass one detected topology to many builders to save it). The memory
+        /// still comes from this machine: a node that the given topology has and the machine
+        /// lacks fails at `mbind`.
+        pub fn topology(mut self, topology: crate::topology::Topology) -> Self {
+            self.settings.topology = Some(topology);
+            self
+        }
+
+        /// What a `Cxl` pool does without a CXL node. Default
+        /// [`CxlFallback::Fail`](crate::backing::CxlFallback::Fail).
+        pub fn cxl_fallback(mut self, fallback: crate::backing::CxlFallback) -> Self {
+            self.settings.options.cxl_fallback = fallback;
+            self
+        }
+
+        /// Which huge pages a `Hugepage` pool may use. Default
+        /// [`HugePageMode::Auto`](crate::backing::HugePageMode::Auto).
+        pub fn huge_pages(mut self, mode: crate::backing::HugePageMode) -> Self {
+            self.settings.options.huge_pages = mode;
+            self
+        }
+    };
+}
+pub(crate) use backing_setters;
 
 /// Validates the settings, obtains every slot's region, and returns the pool's first handle.
 /// On any error, the regions already obtained are returned to the system.

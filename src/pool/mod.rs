@@ -33,7 +33,7 @@ use crate::backing::{self, BackingInfo};
 use crate::error::{Error, PoolName};
 use crate::events::OwnershipLog;
 use crate::residency::{self, Residency};
-pub(crate) use build::{Identity, Settings, build_raw, settings_setters};
+pub(crate) use build::{Identity, Settings, backing_setters, build_raw, settings_setters};
 pub(crate) use lease::RawLease;
 
 /// Block sizes are rounded up to a multiple of this (one cache line), so blocks owned by

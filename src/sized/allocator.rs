@@ -26,25 +26,44 @@ impl<R: Residency> SizedLease<R> {
         Some((None, block_size))
     }
 
-    /// Frees an allocation of this lease.
+    /// Frees an allocation of this lease: onto its class's list (the layout's class, or a
+    /// larger one it borrowed from), else back to its large region.
     ///
     /// # Safety
     /// `ptr` came from [`Allocator::allocate`] on this lease with `layout` (size non-zero),
     /// and is given up.
+    #[inline(always)]
     unsafe fn release(&self, ptr: NonNull<u8>, layout: Layout) {
         let row = self.raw();
-        match self.block_at(ptr, layout) {
-            Some((Some(class), _)) => {
-                // SAFETY: caller's promise: the block is this row's, of `class`, and given up.
-                let freed = unsafe { row.free_local(ptr, class) };
-                debug_assert!(freed);
-            }
-            Some((None, _)) => {
-                if let Some((slot, index, block_size)) = large_block(ptr) {
-                    // SAFETY: caller's promise: the large block is out and given up.
-                    unsafe { row.free_block(slot, index, block_size) }
-                }
-            }
+        if let Some(class) = class_for(layout.size(), layout.align(), row.last_class())
+            // SAFETY: caller's promise: a block of this row's `class` is the caller's.
+            && unsafe { row.free_local(ptr, class) }
+        {
+            return;
+        }
+        // SAFETY: caller's promise, passed on.
+        unsafe { self.release_slow(ptr, layout) }
+    }
+
+    /// `release` for a block of a borrowed class or a large region.
+    ///
+    /// # Safety
+    /// As [`release`](Self::release).
+    #[cold]
+    #[inline(never)]
+    unsafe fn release_slow(&self, ptr: NonNull<u8>, layout: Layout) {
+        let row = self.raw();
+        if let Some(class) = class_for(layout.size(), layout.align(), row.last_class())
+            && let Some(found) = row.find_class(ptr, class + 1)
+        {
+            // SAFETY: caller's promise: the block is this row's, of `found`, and given up.
+            let freed = unsafe { row.free_local(ptr, found) };
+            debug_assert!(freed);
+            return;
+        }
+        match large_block(ptr) {
+            // SAFETY: caller's promise: the large block is out and given up.
+            Some((slot, index, block_size)) => unsafe { row.free_block(slot, index, block_size) },
             None => debug_assert!(false, "a pointer this lease did not hand out"),
         }
     }

@@ -132,25 +132,7 @@ impl<R: Residency> SizedPoolBuilder<R> {
         self
     }
 
-    /// Places the rows by this topology instead of detecting the machine's (once, at build).
-    pub fn topology(mut self, topology: crate::topology::Topology) -> Self {
-        self.settings.topology = Some(topology);
-        self
-    }
-
-    /// What a `Cxl` family does without a CXL node. See
-    /// [`PoolBuilder::cxl_fallback`](crate::PoolBuilder::cxl_fallback).
-    pub fn cxl_fallback(mut self, fallback: crate::backing::CxlFallback) -> Self {
-        self.settings.options.cxl_fallback = fallback;
-        self
-    }
-
-    /// Which huge pages a `Hugepage` family may use. See
-    /// [`PoolBuilder::huge_pages`](crate::PoolBuilder::huge_pages).
-    pub fn huge_pages(mut self, mode: crate::backing::HugePageMode) -> Self {
-        self.settings.options.huge_pages = mode;
-        self
-    }
+    crate::pool::backing_setters!();
 
     /// The largest class, in bytes (rounded up to a class; at most [`MAX_CLASS_BYTES`]).
     /// Larger requests take the large path. Default [`MAX_CLASS_BYTES`].
