@@ -21,6 +21,11 @@ struct Hot {
     base: NonNull<u8>,
     end: usize,
     block_size: usize,
+    /// `ceil(2^64 / block_size)`: `offset / block_size` as a multiply-high, exact for every
+    /// block start (`offset = k * block_size` with `k < 2^32`: the rounding error
+    /// `k * (magic * block_size - 2^64)` stays below `2^64`; Lemire, Kaser and Kurz, "Faster
+    /// remainder by direct computation", 2019).
+    magic: u64,
     generation: u64,
     cell: NonNull<ClassCell>,
 }
@@ -31,6 +36,7 @@ impl Hot {
         base: NonNull::dangling(),
         end: 0,
         block_size: 1,
+        magic: 0,
         generation: NOT_LOCAL,
         cell: NonNull::dangling(),
     };
@@ -145,6 +151,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             base: built.base,
             end: built.end,
             block_size: built.block_size,
+            magic: magic_of(built.block_size),
             generation: lease.generation(),
             cell: NonNull::from(self.core.cell(class, self.row)),
         };
@@ -245,7 +252,9 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let Some(slot) = hot.slot.filter(|_| hot.contains(addr)) else {
             return false;
         };
-        let index = ((addr - hot.base.as_ptr().addr()) / hot.block_size) as u32;
+        let offset = (addr - hot.base.as_ptr().addr()) as u64;
+        let index = ((u128::from(offset) * u128::from(hot.magic)) >> 64) as u32;
+        debug_assert_eq!(index as usize, offset as usize / hot.block_size);
         // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
         let leased = unsafe { slot.as_ref() };
         // SAFETY: invariant 1: this lease holds the slot on this thread; the caller gives the
@@ -290,6 +299,11 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let hot = self.hot.get(class)?.get();
         hot.slot.map(|slot| (slot, hot.generation))
     }
+}
+
+/// The multiplier of [`Hot::magic`] for `block_size` (at least 2).
+const fn magic_of(block_size: usize) -> u64 {
+    u64::MAX / block_size as u64 + 1
 }
 
 /// A block for an empty list: the remote frees first (so memory freed by other threads is
@@ -342,5 +356,24 @@ impl<C: Deref<Target = Core>> Drop for RowLease<C> {
         }
         // Invariant 0: the claim goes last, after every slot lease is given back.
         self.core.release_row(self.row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::magic_of;
+    use crate::sized::{CLASS_COUNT, class_bytes};
+
+    #[test]
+    fn the_multiply_high_finds_every_block_index_of_every_class() {
+        let blocks: u64 = if cfg!(miri) { 1 << 8 } else { 1 << 20 };
+        for class in 0..CLASS_COUNT {
+            let size = class_bytes(class) as u64;
+            let magic = magic_of(size as usize);
+            for k in (0..blocks).chain([u32::MAX as u64 / size]) {
+                let index = ((u128::from(k * size) * u128::from(magic)) >> 64) as u64;
+                assert_eq!(index, k, "class {class}, block {k}");
+            }
+        }
     }
 }
