@@ -473,6 +473,54 @@ impl<R: Residency> GlobalPool<R> {
         new
     }
 
+    /// As [`allocate`](Self::allocate), with every byte zero (`calloc`).
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate_zeroed(64, 8);
+    /// // SAFETY: 64 bytes, just allocated and zeroed.
+    /// assert!(unsafe { std::slice::from_raw_parts(p, 64) }.iter().all(|&b| b == 0));
+    /// # unsafe { POOL.free(p) };
+    /// ```
+    pub fn allocate_zeroed(&self, size: usize, align: usize) -> *mut u8 {
+        let ptr = self.allocate(size, align);
+        if !ptr.is_null() {
+            // SAFETY: a fresh allocation of `size` bytes.
+            unsafe { ptr.write_bytes(0, size) };
+        }
+        ptr
+    }
+
+    /// `realloc` for a caller that does not know the old size (a C shim): resizes umrf's
+    /// allocation at `ptr` to `new_size` bytes aligned to `align`, as
+    /// [`reallocate`](Self::reallocate) with the block's usable size as the old size. Returns
+    /// null, touching nothing, when `ptr` is not the start of one of umrf's blocks (give it to
+    /// the allocator it came from) or no memory is left.
+    ///
+    /// # Safety
+    /// If `ptr` is umrf's, it came from this allocator with an alignment of at most `align`,
+    /// was not freed since, and is not used after a non-null return (unless returned again).
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate(10, 8);
+    /// // SAFETY: p is POOL's; the result replaces it.
+    /// let q = unsafe { POOL.resize(p, 4000, 8) };
+    /// assert!(POOL.usable_size(q).unwrap() >= 4000);
+    /// // SAFETY: a stack address is not umrf's: null, nothing touched.
+    /// assert!(unsafe { POOL.resize(&mut 0u8, 8, 1) }.is_null());
+    /// # unsafe { POOL.free(q) };
+    /// ```
+    pub unsafe fn resize(&self, ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
+        match self.usable_size(ptr) {
+            // SAFETY: caller's promise; the usable size is the block's, which holds the data.
+            Some(old) => unsafe { self.reallocate(ptr, old, align, new_size) },
+            None => ptr::null_mut(),
+        }
+    }
+
     /// Frees an allocation of this allocator, umrf's or the system fallback's.
     ///
     /// # Safety
