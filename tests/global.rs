@@ -11,6 +11,13 @@ use umrf::residency::CpuLocal;
 /// tables are interpreted byte by byte.
 const BYTES: usize = if cfg!(miri) { 16 << 10 } else { 32 << 20 };
 
+/// A block handed to another thread.
+struct Sent(*mut u8);
+
+// SAFETY: the pointer names an allocation that the receiving thread owns from then on; the
+// global pool frees from any thread.
+unsafe impl Send for Sent {}
+
 fn in_use(pool: &GlobalPool<CpuLocal>) -> u64 {
     pool.stats().sized.map_or(0, |s| s.in_use())
 }
@@ -84,13 +91,13 @@ fn bad_requests_get_null_and_never_panic() {
 fn frees_from_other_threads_go_home_as_remote_frees() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let n = if cfg!(miri) { 20 } else { 10_000 };
-    let ptrs: Vec<usize> = (0..n)
-        .map(|i| POOL.allocate(i % 500 + 1, 8) as usize)
+    let ptrs: Vec<Sent> = (0..n)
+        .map(|i| Sent(POOL.allocate(i % 500 + 1, 8)))
         .collect();
     std::thread::spawn(move || {
-        for p in ptrs {
+        for Sent(p) in ptrs {
             // SAFETY: each came from POOL and is freed once, here.
-            assert!(unsafe { POOL.free(p as *mut u8) });
+            assert!(unsafe { POOL.free(p) });
         }
     })
     .join()
@@ -120,7 +127,7 @@ fn frees_from_other_threads_go_home_as_remote_frees() {
 fn an_exited_threads_row_is_reused_and_its_blocks_are_not_lost() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1).bytes_per_class(BYTES);
     let leftover = std::thread::spawn(|| {
-        let kept: Vec<usize> = (0..100).map(|_| POOL.allocate(40, 8) as usize).collect();
+        let kept: Vec<Sent> = (0..100).map(|_| Sent(POOL.allocate(40, 8))).collect();
         for _ in 0..100 {
             // SAFETY: from POOL, freed at once.
             unsafe { POOL.free(POOL.allocate(40, 8)) };
@@ -146,9 +153,9 @@ fn an_exited_threads_row_is_reused_and_its_blocks_are_not_lost() {
         POOL.stats().sized.unwrap().class(40).unwrap().rows_built,
         built
     );
-    for p in leftover {
+    for Sent(p) in leftover {
         // SAFETY: the exited thread's blocks, freed once.
-        assert!(unsafe { POOL.free(p as *mut u8) });
+        assert!(unsafe { POOL.free(p) });
     }
     assert_eq!(POOL.stats().sized.unwrap().in_use(), 0);
     assert_eq!(POOL.stats().system_allocations, 0);

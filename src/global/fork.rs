@@ -49,10 +49,12 @@ impl Drop for BuildGuard {
     }
 }
 
+#[cfg_attr(miri, allow(dead_code))] // Miri cannot fork: the handlers are not registered
 extern "C" fn before_fork() {
     acquire();
 }
 
+#[cfg_attr(miri, allow(dead_code))]
 extern "C" fn after_fork() {
     release();
 }
