@@ -334,6 +334,18 @@ pub enum Error {
     /// [`UnsupportedInstruction`](crate::coherence::UnsupportedInstruction), for `?`).
     #[error(transparent)]
     Coherence(#[from] crate::coherence::UnsupportedInstruction),
+
+    /// A request to a size-class pool needs a stricter alignment than its blocks and large
+    /// regions have (at most a page).
+    #[error(
+        "a request aligned to {align} bytes exceeds the {max_align}-byte alignment of size-class blocks and large regions: align to at most {max_align} bytes, or build a Pool whose block_size is a multiple of {align}"
+    )]
+    OverAligned {
+        /// The alignment asked for.
+        align: usize,
+        /// The largest alignment a size-class pool gives (the page size).
+        max_align: usize,
+    },
 }
 
 /// `From` for the error types that are boxed inside [`Error`] (to keep it small: it is

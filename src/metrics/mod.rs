@@ -29,6 +29,7 @@
 //! | `umrf_slot_page_size_bytes` | gauge | the page size backing the region |
 //! | `umrf_pool_ownership_events_total` | counter | ownership events by `event` (pools with logging) |
 //! | `umrf_pool_ownership_events_overwritten_total` | counter | events dropped from full rings |
+//! | `umrf_class_*{family, class_bytes}` | both | per size class of a size-class family: [`render_classes`] |
 //!
 //! ```
 //! use umrf::metrics::{render_prometheus, Registry};
@@ -47,6 +48,7 @@
 //! # Ok::<(), umrf::Error>(())
 //! ```
 
+mod classes;
 mod families;
 mod http;
 mod text;
@@ -55,6 +57,7 @@ mod tiered;
 use core::fmt;
 use std::sync::PoisonError;
 
+pub use classes::render_classes;
 pub use http::MetricsServer;
 
 use crate::error::Error;

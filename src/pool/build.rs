@@ -23,6 +23,11 @@ pub(crate) struct Settings {
     pub(crate) topology: Option<Topology>,
     pub(crate) options: BackingOptions,
     pub(crate) log: Option<LogConfig>,
+    /// Block sizes are rounded up to a multiple of this: [`BLOCK_GRANULE`](super::BLOCK_GRANULE)
+    /// for every public builder; size-class pools use 16 for their small classes.
+    pub(crate) granule: usize,
+    /// Register the pool in the provenance registry (see `PoolParts::register`).
+    pub(crate) register_provenance: bool,
 }
 
 impl Default for Settings {
@@ -37,6 +42,8 @@ impl Default for Settings {
             topology: None,
             options: BackingOptions::default(),
             log: None,
+            granule: super::BLOCK_GRANULE,
+            register_provenance: true,
         }
     }
 }
@@ -100,29 +107,7 @@ macro_rules! settings_setters {
             self
         }
 
-        /// Places slots by this topology instead of detecting the machine's at build
-        /// ([`Topology::detect`](crate::topology::Topology::detect), about a millisecond of
-        /// sysfs reads: pass one detected topology to many builders to save it). The memory
-        /// still comes from this machine: a node that the given topology has and the machine
-        /// lacks fails at `mbind`.
-        pub fn topology(mut self, topology: crate::topology::Topology) -> Self {
-            self.settings.topology = Some(topology);
-            self
-        }
-
-        /// What a `Cxl` pool does without a CXL node. Default
-        /// [`CxlFallback::Fail`](crate::backing::CxlFallback::Fail).
-        pub fn cxl_fallback(mut self, fallback: crate::backing::CxlFallback) -> Self {
-            self.settings.options.cxl_fallback = fallback;
-            self
-        }
-
-        /// Which huge pages a `Hugepage` pool may use. Default
-        /// [`HugePageMode::Auto`](crate::backing::HugePageMode::Auto).
-        pub fn huge_pages(mut self, mode: crate::backing::HugePageMode) -> Self {
-            self.settings.options.huge_pages = mode;
-            self
-        }
+        $crate::pool::backing_setters!();
 
         /// Records every change of ownership of the pool's blocks (see
         /// [`events`](crate::events)). Default: off, and a pool without logging pays nothing
@@ -152,6 +137,37 @@ macro_rules! settings_setters {
 }
 pub(crate) use settings_setters;
 
+/// The placement setters of [`Settings`] that every builder shares, pools and size-class
+/// families alike.
+macro_rules! backing_setters {
+    () => {
+        /// Places slots by this topology instead of detecting the machine's at build
+        /// ([`Topology::detect`](crate::topology::Topology::detect), about a millisecond of
+        /// sysfs reads: pass one detected topology to many builders to save it). The memory
+        /// still comes from this machine: a node that the given topology has and the machine
+        /// lacks fails at `mbind`.
+        pub fn topology(mut self, topology: crate::topology::Topology) -> Self {
+            self.settings.topology = Some(topology);
+            self
+        }
+
+        /// What a `Cxl` pool does without a CXL node. Default
+        /// [`CxlFallback::Fail`](crate::backing::CxlFallback::Fail).
+        pub fn cxl_fallback(mut self, fallback: crate::backing::CxlFallback) -> Self {
+            self.settings.options.cxl_fallback = fallback;
+            self
+        }
+
+        /// Which huge pages a `Hugepage` pool may use. Default
+        /// [`HugePageMode::Auto`](crate::backing::HugePageMode::Auto).
+        pub fn huge_pages(mut self, mode: crate::backing::HugePageMode) -> Self {
+            self.settings.options.huge_pages = mode;
+            self
+        }
+    };
+}
+pub(crate) use backing_setters;
+
 /// Validates the settings, obtains every slot's region, and returns the pool's first handle.
 /// On any error, the regions already obtained are returned to the system.
 pub(crate) fn build_raw(
@@ -174,7 +190,12 @@ pub(crate) fn build_raw(
         });
     }
     let slots = settings.slots.or(settings.cpus.as_ref().map(Vec::len));
-    let geometry = Geometry::check(settings.block_size, settings.blocks_per_slot, slots)?;
+    let geometry = Geometry::check(
+        settings.block_size,
+        settings.blocks_per_slot,
+        slots,
+        settings.granule,
+    )?;
     if let Some(pool) = &fallback {
         check_fallback(pool, &geometry)?;
     }
@@ -253,6 +274,7 @@ pub(crate) fn build_raw(
         slots: slot_list,
         fallback,
         log,
+        register: settings.register_provenance,
     }))
     .inspect(|raw| {
         tracing::debug!(target: "umrf::pool", id, logging = raw.inner().log.is_some(), "pool built");

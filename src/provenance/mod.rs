@@ -36,7 +36,7 @@ mod registry;
 
 pub use address::Address;
 
-pub(crate) use registry::{register, unregister};
+pub(crate) use registry::{register, unregister, with_slot_at};
 
 use crate::BlockState;
 use crate::error::PoolName;
