@@ -50,7 +50,7 @@
 //!   `UMRF_ERR_INTERNAL`.
 
 mod error;
-mod pools;
+pub mod pools;
 
 use std::ffi::{c_char, c_int, c_void};
 

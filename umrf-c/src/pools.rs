@@ -1,4 +1,5 @@
-//! The pools behind the C API: for each size class a `Pool<CpuLocal>` with one slot per core
+//! The pools behind the C API (and, as a separate instance, behind the preload library's
+//! `malloc`): for each size class a `Pool<CpuLocal>` with one slot per core
 //! (falling back, when a core's slot is exhausted, to a shared pool of the same class), and for
 //! each core the blocks it has handed out, held as capabilities until freed or reset.
 //!
@@ -52,7 +53,7 @@ impl Config {
 
 /// What a core has handed out and not had back: each block's capability, by address.
 #[derive(Default)]
-struct Core {
+pub struct Core {
     live: HashMap<usize, Capability<u8, CpuLocal>>,
 }
 
@@ -119,8 +120,8 @@ static POOLS: OnceLock<Result<Pools, String>> = OnceLock::new();
 /// `UmrfErrInit` when building failed (now or on the first try), `UmrfErrAlreadyInitialized`
 /// when `config` differs from the one they were built with.
 pub fn get(config: Option<Config>) -> Result<&'static Pools, UmrfError> {
-    let built =
-        POOLS.get_or_init(|| Pools::build(config.unwrap_or_else(Config::default_for_machine)));
+    let built = POOLS
+        .get_or_init(|| Pools::new(config.unwrap_or_else(Config::default_for_machine), "umrf-c"));
     match built {
         Ok(pools) => match config {
             Some(wanted) if wanted != pools.config => Err(fail(
@@ -160,7 +161,13 @@ fn class_of(size: usize) -> usize {
 }
 
 impl Pools {
-    fn build(config: Config) -> Result<Pools, String> {
+    /// Builds a set of pools: per size class, one pool with a slot per core and its fallback
+    /// pool, named `{prefix}-{block size}` and `{prefix}-fallback-{block size}`. Pages are
+    /// faulted in on first touch, not at build, so unused capacity costs address space only.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a pool that cannot be built (the reason is in the text).
+    pub fn new(config: Config, prefix: &str) -> Result<Pools, String> {
         if config.cores == 0 || config.bytes_per_class < MAX_BLOCK {
             return Err(format!(
                 "invalid configuration {config:?}: cores must be at least 1 and bytes_per_class at \
@@ -174,6 +181,7 @@ impl Pools {
                 .blocks_per_slot((bytes / size).max(1))
                 .slots(config.cores)
                 .exhaustion(exhaustion)
+                .prefault(false)
                 .build()
                 .map_err(|e| format!("cannot build the C pools: {e}"))
         };
@@ -182,13 +190,13 @@ impl Pools {
         for class in 0..CLASSES {
             let size = class_bytes(class);
             let fallback = make(
-                format!("umrf-c-fallback-{size}"),
+                format!("{prefix}-fallback-{size}"),
                 size,
                 config.fallback_bytes_per_class.max(size),
                 Exhaustion::Fail,
             )?;
             classes.push(make(
-                format!("umrf-c-{size}"),
+                format!("{prefix}-{size}"),
                 size,
                 config.bytes_per_class,
                 Exhaustion::Fallback(fallback.clone()),
@@ -204,6 +212,9 @@ impl Pools {
     }
 
     /// The core index of a C core id, counting a bad one.
+    ///
+    /// # Errors
+    /// `UmrfErrCoreOutOfRange`.
     pub fn core_index(&self, core_id: i32) -> Result<usize, UmrfError> {
         usize::try_from(core_id)
             .ok()
@@ -221,7 +232,27 @@ impl Pools {
             })
     }
 
+    /// The number of cores.
+    pub fn cores(&self) -> usize {
+        self.config.cores
+    }
+
+    /// Every pool: the per-core pool and the fallback pool of each class.
+    pub fn all(&self) -> impl Iterator<Item = &Pool<CpuLocal>> {
+        self.classes.iter().chain(&self.fallbacks)
+    }
+
+    /// Locks every core's table, in core order: no allocation or free of these pools can run
+    /// until the guards drop. Taken around `fork`, so the child never inherits a table locked
+    /// by a thread that does not exist in it.
+    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Core>> {
+        self.cores.iter().map(lock).collect()
+    }
+
     /// Allocates `size` bytes on `core`.
+    ///
+    /// # Errors
+    /// `UmrfErrZeroSize`, `UmrfErrTooLarge`, `UmrfErrExhausted`, `UmrfErrCoreBusy`.
     pub fn alloc(&self, size: usize, core: usize) -> Result<*mut u8, UmrfError> {
         if size == 0 {
             BadInput::count(&BAD.zero_size);
@@ -270,13 +301,29 @@ impl Pools {
         Ok(ptr)
     }
 
+    /// Where `ptr` lies, if inside a block of these pools.
+    pub fn owner(&self, ptr: *const u8) -> Option<provenance::Owner> {
+        provenance::owner_of(ptr).filter(|o| self.is_ours(o.pool_id))
+    }
+
     /// Frees the block at `ptr`, which must be the start of a live block of these pools.
+    ///
+    /// # Errors
+    /// `UmrfErrForeignPointer`, `UmrfErrInteriorPointer`, `UmrfErrDoubleFree` (nothing is
+    /// done).
     pub fn free(&self, ptr: *const u8) -> Result<(), UmrfError> {
-        let owner = provenance::owner_of(ptr).filter(|o| self.is_ours(o.pool_id));
-        let Some(owner) = owner else {
+        let Some(owner) = self.owner(ptr) else {
             BadInput::count(&BAD.foreign_frees);
             return Err(foreign(ptr));
         };
+        self.free_at(ptr, &owner)
+    }
+
+    /// Frees the block at `ptr`, whose owner (from [`Pools::owner`]) is `owner`.
+    ///
+    /// # Errors
+    /// As [`Pools::free`], less the foreign pointer.
+    pub fn free_at(&self, ptr: *const u8, owner: &provenance::Owner) -> Result<(), UmrfError> {
         if owner.offset != 0 {
             BadInput::count(&BAD.interior_frees);
             return Err(fail(

@@ -6,11 +6,26 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>`, where cargo put `libumrf_c.so` and `libumrf_c.a` (this test binary is
-/// in its `deps/`).
+/// `target/<profile>`, with `libumrf_c.so` and `libumrf_c.a` built up to date (this test
+/// binary is in its `deps/`; `cargo test` builds the rlib for the tests, not the C libraries).
 fn artifacts() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "-p", "umrf-c", "--lib"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            assert!(
+                build.status().expect("cargo runs").success(),
+                "cargo build -p umrf-c failed"
+            );
+            dir
+        })
+        .clone()
 }
 
 fn compiler(name: &str) -> bool {
