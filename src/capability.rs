@@ -68,6 +68,12 @@ impl<T: Pod, R: Residency> Capability<T, R> {
         }
     }
 
+    /// Gives up the capability without returning the block: the caller becomes its owner.
+    pub(crate) fn into_parts(self) -> (NonNull<T>, usize, BlockRef) {
+        let this = ManuallyDrop::new(self);
+        (this.ptr, this.len, this.block.share())
+    }
+
     /// Turns the capability back into a buffer owned by the thread of `lease`.
     ///
     /// The lease must belong to the pool the block came from (or to a pool that falls back to

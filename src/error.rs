@@ -239,6 +239,18 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A request to a size-class pool needs a stricter alignment than its blocks and large
+    /// regions have (at most a page).
+    #[error(
+        "a request aligned to {align} bytes exceeds the {max_align}-byte alignment of size-class blocks and large regions: align to at most {max_align} bytes, or build a Pool whose block_size is a multiple of {align}"
+    )]
+    OverAligned {
+        /// The alignment asked for.
+        align: usize,
+        /// The largest alignment a size-class pool gives (the page size).
+        max_align: usize,
+    },
 }
 
 /// `RLIMIT_MEMLOCK` in words for [`Error::MemlockLimit`].

@@ -157,6 +157,44 @@ impl Backoff {
 /// under loom, whose locks cannot live in statics.
 pub(crate) use std::sync::RwLock as StaticRwLock;
 
+/// `len` atomic words, all zero. Outside loom they come from zeroed memory, so the pages of a
+/// large table are committed only when an entry is first written (a size-class pool of a
+/// million blocks pays for the blocks it uses); loom's atomics must each be constructed.
+pub(crate) fn zeroed_u32s(len: usize) -> Box<[AtomicU32]> {
+    #[cfg(not(umrf_loom))]
+    {
+        let table = Box::<[AtomicU32]>::new_zeroed_slice(len);
+        // SAFETY: an `AtomicU32` has the layout of a `u32`, for which all-zero bytes are a
+        // valid value.
+        unsafe { table.assume_init() }
+    }
+    #[cfg(umrf_loom)]
+    {
+        (0..len).map(|_| AtomicU32::new(0)).collect()
+    }
+}
+
+/// As [`zeroed_u32s`], for 64-bit words.
+pub(crate) fn zeroed_u64s(len: usize) -> Box<[AtomicU64]> {
+    #[cfg(not(umrf_loom))]
+    {
+        let table = Box::<[AtomicU64]>::new_zeroed_slice(len);
+        // SAFETY: an `AtomicU64` has the layout of a `u64`, for which all-zero bytes are a
+        // valid value.
+        unsafe { table.assume_init() }
+    }
+    #[cfg(umrf_loom)]
+    {
+        (0..len).map(|_| AtomicU64::new(0)).collect()
+    }
+}
+
+/// Atomics for process-wide statics that no loom model explores (the global allocator's state
+/// and its page map): `std`'s under every cfg, since loom atomics cannot live in statics.
+pub(crate) mod statics {
+    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+}
+
 /// A process-wide source of pool ids. Not a synchronisation point, so it stays a `std` atomic
 /// under loom (loom atomics cannot live in statics).
 pub(crate) fn next_pool_id() -> u64 {

@@ -23,6 +23,11 @@ pub(crate) struct Settings {
     pub(crate) topology: Option<Topology>,
     pub(crate) options: BackingOptions,
     pub(crate) log: Option<LogConfig>,
+    /// Block sizes are rounded up to a multiple of this: [`BLOCK_GRANULE`](super::BLOCK_GRANULE)
+    /// for every public builder; size-class pools use 16 for their small classes.
+    pub(crate) granule: usize,
+    /// Register the pool in the provenance registry (see `PoolParts::register`).
+    pub(crate) register_provenance: bool,
 }
 
 impl Default for Settings {
@@ -37,6 +42,8 @@ impl Default for Settings {
             topology: None,
             options: BackingOptions::default(),
             log: None,
+            granule: super::BLOCK_GRANULE,
+            register_provenance: true,
         }
     }
 }
@@ -162,7 +169,12 @@ pub(crate) fn build_raw(
         });
     }
     let slots = settings.slots.or(settings.cpus.as_ref().map(Vec::len));
-    let geometry = Geometry::check(settings.block_size, settings.blocks_per_slot, slots)?;
+    let geometry = Geometry::check(
+        settings.block_size,
+        settings.blocks_per_slot,
+        slots,
+        settings.granule,
+    )?;
     if let Some(pool) = &fallback {
         check_fallback(pool, &geometry)?;
     }
@@ -237,6 +249,7 @@ pub(crate) fn build_raw(
         slots: slot_list,
         fallback,
         log,
+        register: settings.register_provenance,
     }))
     .inspect(|raw| {
         tracing::debug!(target: "umrf::pool", id, logging = raw.inner().log.is_some(), "pool built");

@@ -22,8 +22,8 @@ use crate::sync::{Arc, AtomicUsize, Ordering, fence};
 ///    slots and their regions are freed only after the orphaning finished and every block that
 ///    was out has come home. Outstanding buffers therefore never see their memory unmapped.
 /// 3. Every field but the two counters is read-only after `create`.
-/// 4. The pool's slots are in the provenance registry from the end of `create` until just
-///    before the pool is freed (`slot_home`), and not otherwise.
+/// 4. If `registered`, the pool's slots are in the provenance registry from the end of `create`
+///    until just before the pool is freed (`slot_home`), and not otherwise; if not, never.
 pub(crate) struct PoolInner {
     pub(crate) id: u64,
     pub(crate) name: PoolName,
@@ -36,6 +36,8 @@ pub(crate) struct PoolInner {
     pub(crate) backing: Box<[BackingInfo]>,
     pub(crate) fallback: Option<RawPool>,
     pub(crate) log: Option<Arc<PoolLog>>,
+    /// Whether the slots are in the provenance registry (invariant 4).
+    registered: bool,
     handles: AtomicUsize,
     pending: AtomicUsize,
 }
@@ -52,6 +54,10 @@ pub(crate) struct PoolParts {
     pub(crate) slots: Vec<Slot>,
     pub(crate) fallback: Option<RawPool>,
     pub(crate) log: Option<Arc<PoolLog>>,
+    /// Register the slots in the provenance registry (every pool but the global allocator's,
+    /// which finds its blocks through its own page map and must never take the registry's
+    /// lock from inside an allocation).
+    pub(crate) register: bool,
 }
 
 impl PoolInner {
@@ -75,6 +81,7 @@ impl PoolInner {
             backing,
             fallback: parts.fallback,
             log: parts.log,
+            registered: parts.register,
             handles: AtomicUsize::new(1),
             pending,
         });
@@ -85,9 +92,11 @@ impl PoolInner {
         for slot in slots.iter_mut() {
             slot.set_pool(raw);
         }
-        // SAFETY: the pool is on the heap and linked; it stays live until `slot_home` frees it,
-        // which unregisters it first (invariant 4).
-        unsafe { crate::provenance::register(raw) };
+        if parts.register {
+            // SAFETY: the pool is on the heap and linked; it stays live until `slot_home` frees
+            // it, which unregisters it first (invariant 4).
+            unsafe { crate::provenance::register(raw) };
+        }
         RawPool { inner: raw }
     }
 
@@ -107,7 +116,10 @@ impl PoolInner {
         if last {
             // Invariant 4: no provenance lookup may reach the pool once it is freed; this waits
             // for lookups in progress.
-            crate::provenance::unregister(pool);
+            // SAFETY: promise 1: the pool is live until the free below.
+            if unsafe { pool.as_ref() }.registered {
+                crate::provenance::unregister(pool);
+            }
             // SAFETY: invariant 0 and promise 2: every count is gone, so no slot, lease, handle
             // or block refers to the pool any more, and this is the only call that sees zero.
             let inner = unsafe { Box::from_raw(pool.as_ptr()) };

@@ -62,6 +62,16 @@ impl RawLease {
             })
     }
 
+    /// The leased slot, as a pointer (valid while this lease lives, invariant 1).
+    pub(crate) fn slot_ptr(&self) -> NonNull<Slot> {
+        self.slot
+    }
+
+    /// The lease's generation (invariant 0).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The leased slot.
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {

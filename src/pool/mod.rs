@@ -34,7 +34,7 @@ use crate::error::{Error, PoolName};
 use crate::events::OwnershipLog;
 use crate::residency::{self, Residency};
 pub(crate) use build::{Identity, Settings, build_raw, settings_setters};
-use lease::RawLease;
+pub(crate) use lease::RawLease;
 
 /// Block sizes are rounded up to a multiple of this (one cache line), so blocks owned by
 /// different cores never share a line.
@@ -169,7 +169,12 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn check(block_size: usize, blocks: usize, slots: Option<usize>) -> Result<Geometry, Error> {
+    fn check(
+        block_size: usize,
+        blocks: usize,
+        slots: Option<usize>,
+        granule: usize,
+    ) -> Result<Geometry, Error> {
         let invalid = |reason: String| Error::InvalidConfig { reason };
         if block_size == 0 {
             return Err(invalid(
@@ -177,7 +182,7 @@ impl Geometry {
             ));
         }
         let block_size = block_size
-            .checked_next_multiple_of(BLOCK_GRANULE)
+            .checked_next_multiple_of(granule)
             .filter(|&b| b <= isize::MAX as usize / 2)
             .ok_or_else(|| {
                 invalid(format!(

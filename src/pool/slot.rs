@@ -159,7 +159,8 @@ impl Slot {
             blocks,
             block_size,
             base: region.base(),
-            next: (0..blocks).map(|_| AtomicU32::new(NO_BLOCK)).collect(),
+            // Meaningful only while a block is queued (invariant 3): zeroed, committed on use.
+            next: crate::sync::zeroed_u32s(blocks as usize),
             states: StateTable::new(blocks),
             pool: NonNull::dangling(),
             log: None,

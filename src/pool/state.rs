@@ -57,6 +57,11 @@ const SLOT_SHIFT: u32 = 32;
 /// A trip no owner word starts with: the remote word of a block never touched remotely.
 const NO_TRIP: u32 = TRIP_MASK;
 
+/// Remote words are stored XORed with this, so the all-zero word of a fresh table reads as
+/// [`NO_TRIP`] `Free` (saved words are restored as stored, so `swap_remote` and
+/// `restore_remote` need no translation).
+const REMOTE_BIAS: u64 = (NO_TRIP as u64) << TRIP_SHIFT;
+
 /// A trip that a block's holder does not know yet: its buffer was allocated on the home thread
 /// and never left it, so the trip is in the owner word.
 pub(crate) const UNKNOWN_TRIP: u32 = u32::MAX;
@@ -102,15 +107,15 @@ pub(crate) struct StateTable {
 }
 
 impl StateTable {
-    /// Every block free, on trip 0, never seen remotely.
+    /// Every block free, on trip 0, never seen remotely. The tables start as zeroed memory
+    /// (committed only where written): an owner word of 0 is trip 0 `Free`, and a stored
+    /// remote word of 0 is [`NO_TRIP`] `Free` (see [`REMOTE_BIAS`]).
     pub(crate) fn new(blocks: u32) -> Self {
-        let never_remote = (u64::from(NO_TRIP) << TRIP_SHIFT) | TAG_FREE;
+        const { assert!(TAG_FREE == 0) };
         StateTable {
-            owner: (0..blocks)
-                .map(|_| AtomicU32::new(TAG_FREE as u32))
-                .collect(),
-            remote: (0..blocks).map(|_| AtomicU64::new(never_remote)).collect(),
-            readers: (0..blocks).map(|_| AtomicU32::new(0)).collect(),
+            owner: crate::sync::zeroed_u32s(blocks as usize),
+            remote: crate::sync::zeroed_u64s(blocks as usize),
+            readers: crate::sync::zeroed_u32s(blocks as usize),
         }
     }
 
@@ -225,13 +230,13 @@ impl StateTable {
     pub(crate) fn record_remote(&self, block: u32, trip: u32, state: BlockState) {
         let (tag, slot) = encode(state);
         let word = (slot << SLOT_SHIFT) | (u64::from(trip & TRIP_MASK) << TRIP_SHIFT) | tag;
-        self.remote[block as usize].store(word, Ordering::Relaxed);
+        self.remote[block as usize].store(word ^ REMOTE_BIAS, Ordering::Relaxed);
     }
 
     /// The current state of `block`, whose home slot is `home`; `None` if out of range.
     pub(crate) fn state(&self, block: u32, home: usize) -> Option<BlockState> {
         let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
-        let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed);
+        let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed) ^ REMOTE_BIAS;
         let owner_trip = (owner >> TRIP_SHIFT) & u64::from(TRIP_MASK);
         let remote_trip = (remote >> TRIP_SHIFT) & u64::from(TRIP_MASK);
         if owner_trip == remote_trip {

@@ -33,7 +33,7 @@
 
 mod registry;
 
-pub(crate) use registry::{register, unregister};
+pub(crate) use registry::{register, unregister, with_slot_at};
 
 use crate::BlockState;
 use crate::error::PoolName;

@@ -1,0 +1,563 @@
+//! `GlobalPool`: umrf's size-class pools as a program's `#[global_allocator]`, and the raw
+//! operations a C shim needs.
+//!
+//! ```
+//! use umrf::GlobalPool;
+//! use umrf::residency::CpuLocal;
+//!
+//! // In a program: #[global_allocator] static A: GlobalPool<CpuLocal> = GlobalPool::new();
+//! static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+//!
+//! let p = POOL.allocate(100, 8);
+//! assert!(!p.is_null());
+//! assert_eq!(POOL.usable_size(p), Some(112));
+//! // SAFETY: `p` came from POOL.allocate and is freed once.
+//! assert!(unsafe { POOL.free(p) });
+//! let on_stack = 0u64;
+//! // SAFETY: a pointer that is not POOL's is recognised and left alone.
+//! assert!(!unsafe { POOL.free(&on_stack as *const u64 as *mut u8) });
+//! ```
+//!
+//! # How it works
+//!
+//! The first allocation initialises the pool (without allocating through itself: the thread is
+//! *busy* while umrf's own cold paths run, and a busy thread's allocations go to the system
+//! allocator). Each thread claims a row of class pools on its first allocation and releases it
+//! at exit; the next thread to claim the row reuses its pools, and every block of the exited
+//! thread that is still out comes home to them when freed. A free on the owning thread is a
+//! push onto the row's list; from any other thread it is a remote free, found through the page
+//! map in two loads. Pointers of other allocators (the system allocator's, from before
+//! initialisation or from busy threads) are recognised by the page map and handed to the
+//! system allocator, so nothing is ever freed into the wrong heap.
+//!
+//! # Fallbacks (each counted in [`GlobalStats`])
+//!
+//! The system allocator serves an allocation when the pool is being initialised by another
+//! thread, when the calling thread is busy or has exited, when every row is claimed, and when
+//! a class and the [`borrow`](GlobalPool::borrow_classes) classes above it are all exhausted in
+//! the thread's row. Requests above the largest class take the large path (a region of their
+//! own, returned to the operating system on free). Over-aligned requests (above the page size)
+//! get null, as do zero-size and overflowing ones. Nothing in the allocator panics.
+
+mod fork;
+mod thread;
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use std::alloc::System;
+
+use crate::pool::{BlockRef, UNKNOWN_TRIP};
+use crate::residency::{self, Residency};
+use crate::sized::pagemap::{self, Entry};
+use crate::sized::{ClassExhaustion, Config, Core, SizedStats, class_for, classes_up_to};
+use crate::sync::statics::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+const UNINIT: u8 = 0;
+const INITIALISING: u8 = 1;
+const READY: u8 = 2;
+
+/// The global allocator's settings (see the `const` setters of [`GlobalPool`]).
+#[derive(Clone, Copy, Debug)]
+struct GlobalSettings {
+    rows: usize,
+    bytes_per_class: usize,
+    max_blocks: usize,
+    largest: usize,
+    borrow: usize,
+}
+
+/// Counters of the global allocator's fallbacks.
+struct GlobalCounters {
+    system_allocations: AtomicU64,
+    internal_allocations: AtomicU64,
+    foreign_frees: AtomicU64,
+}
+
+/// umrf's size-class pools of residency `R` as a [`GlobalAlloc`]. See the
+/// [module docs](crate::global) for how it works and when it falls back.
+///
+/// ```no_run
+/// use umrf::GlobalPool;
+/// use umrf::residency::CpuLocal;
+///
+/// #[global_allocator]
+/// static ALLOC: GlobalPool<CpuLocal> = GlobalPool::new();
+///
+/// fn main() {
+///     let words: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+///     assert_eq!(words.len(), 1000);
+///     assert!(ALLOC.stats().sized.unwrap().allocations() >= 1000);
+/// }
+/// ```
+pub struct GlobalPool<R: Residency> {
+    core: AtomicPtr<Core>,
+    phase: AtomicU8,
+    settings: GlobalSettings,
+    counters: GlobalCounters,
+    _residency: PhantomData<fn() -> R>,
+}
+
+/// A snapshot of a [`GlobalPool`]'s counters.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct GlobalStats {
+    /// The size-class pools' counters, once initialised.
+    pub sized: Option<SizedStats>,
+    /// Allocations the system allocator served instead (see the fallbacks in the
+    /// [module docs](crate::global)), not counting `internal_allocations`.
+    pub system_allocations: u64,
+    /// Allocations of umrf's own cold paths (building class pools and rows), which always go
+    /// to the system allocator.
+    pub internal_allocations: u64,
+    /// [`free`](GlobalPool::free) calls with a pointer that was not a block of umrf's.
+    pub foreign_frees: u64,
+}
+
+impl<R: Residency> GlobalPool<R> {
+    /// A global pool with the defaults: classes up to 1 MiB, 32 MiB of blocks per class pool
+    /// (at most 2^20 blocks), four rows per online CPU (at least 16), borrowing from the next
+    /// 4 classes. Nothing is reserved until the first allocation.
+    pub const fn new() -> Self {
+        GlobalPool {
+            core: AtomicPtr::new(ptr::null_mut()),
+            phase: AtomicU8::new(UNINIT),
+            settings: GlobalSettings {
+                rows: 0,
+                bytes_per_class: 32 << 20,
+                max_blocks: 1 << 20,
+                largest: crate::sized::MAX_CLASS_BYTES,
+                borrow: 4,
+            },
+            counters: GlobalCounters {
+                system_allocations: AtomicU64::new(0),
+                internal_allocations: AtomicU64::new(0),
+                foreign_frees: AtomicU64::new(0),
+            },
+            _residency: PhantomData,
+        }
+    }
+
+    /// Rows: threads that can hold umrf memory at once (more threads fall back to the system
+    /// allocator). 0 keeps the default.
+    pub const fn rows(mut self, rows: usize) -> Self {
+        self.settings.rows = rows;
+        self
+    }
+
+    /// Bytes of blocks in each class pool of each row (reserved, faulted in on first touch).
+    pub const fn bytes_per_class(mut self, bytes: usize) -> Self {
+        self.settings.bytes_per_class = bytes;
+        self
+    }
+
+    /// The most blocks one class pool holds (bounds the per-block bookkeeping of the smallest
+    /// classes).
+    pub const fn max_blocks_per_class(mut self, blocks: usize) -> Self {
+        self.settings.max_blocks = blocks;
+        self
+    }
+
+    /// The largest class, in bytes (at most 1 MiB); larger requests take the large path.
+    pub const fn largest_class(mut self, bytes: usize) -> Self {
+        self.settings.largest = bytes;
+        self
+    }
+
+    /// How many larger classes an exhausted class borrows from before the system allocator
+    /// serves the request.
+    pub const fn borrow_classes(mut self, classes: usize) -> Self {
+        self.settings.borrow = classes;
+        self
+    }
+
+    /// This pool's identity in the thread rows.
+    #[inline(always)]
+    fn id(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    /// The core, once initialised.
+    #[inline]
+    fn core(&self) -> Option<&'static Core> {
+        let core = self.core.load(Ordering::Acquire);
+        // SAFETY: a published core is leaked: it lives for the rest of the process.
+        unsafe { core.as_ref() }
+    }
+
+    /// The core, initialising it if no thread has started to; `None` while another thread
+    /// initialises it (the caller falls back), or if the calling thread is busy.
+    #[cold]
+    fn core_or_init(&self) -> Option<&'static Core> {
+        if let Some(core) = self.core() {
+            return Some(core);
+        }
+        if self
+            .phase
+            .compare_exchange(UNINIT, INITIALISING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let made = thread::busy(|_| {
+            fork::register_handlers();
+            let core: &'static Core = Box::leak(Box::new(Core::new(self.config())));
+            core
+        });
+        match made {
+            Some(core) => {
+                self.core
+                    .store(ptr::from_ref(core).cast_mut(), Ordering::Release);
+                self.phase.store(READY, Ordering::Release);
+                Some(core)
+            }
+            None => {
+                self.phase.store(UNINIT, Ordering::Release);
+                None
+            }
+        }
+    }
+
+    fn config(&self) -> Config {
+        let s = self.settings;
+        let cpus = crate::backing::os::online_cpus();
+        let rows = if s.rows == 0 {
+            (4 * cpus).clamp(16, 1024)
+        } else {
+            s.rows
+        };
+        let mut config = Config {
+            classes: classes_up_to(s.largest),
+            rows,
+            bytes_per_class: s.bytes_per_class.max(1),
+            min_blocks: 4,
+            max_blocks: s.max_blocks.max(4),
+            exhaustion: ClassExhaustion::Borrow { classes: s.borrow },
+            map_pages: true,
+            cpus: Vec::new(),
+            settings: crate::pool::Settings {
+                prefault: false,
+                register_provenance: false,
+                name: Some(format!("global-{}", residency::describe::<R>())),
+                ..crate::pool::Settings::default()
+            },
+            strategy: R::STRATEGY,
+            residency: R::NAME,
+            label: residency::describe::<R>(),
+        };
+        config.resolve_machine();
+        config
+    }
+
+    /// Allocates `size` bytes aligned to `align`: a pointer, or null for a zero size, an
+    /// alignment that is not a power of two or exceeds the page size, a size that overflows,
+    /// or when no memory is left anywhere. Callable from any thread, at any time (also before
+    /// `main` and during thread exit); never panics. For `malloc(0)`'s unique pointer, ask for
+    /// one byte.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// assert!(POOL.allocate(0, 8).is_null());
+    /// assert!(POOL.allocate(8, 3).is_null());
+    /// assert!(POOL.allocate(usize::MAX, 8).is_null());
+    /// let p = POOL.allocate(4096, 4096);
+    /// assert_eq!(p as usize % 4096, 0);
+    /// // SAFETY: p came from POOL.
+    /// unsafe { POOL.free(p) };
+    /// ```
+    #[inline]
+    pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
+        if size == 0 || !align.is_power_of_two() || size > isize::MAX as usize - (align - 1) {
+            return ptr::null_mut();
+        }
+        if let Some(row) = thread::current()
+            && row.owner == self.id()
+            && let Some(class) = class_for(size, align, row.lease.last_class())
+            && let Some(block) = row.lease.alloc_fast(class, size)
+        {
+            return block.ptr.as_ptr();
+        }
+        self.allocate_slow(size, align)
+    }
+
+    /// The allocation path past the thread's hot lists.
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, size: usize, align: usize) -> *mut u8 {
+        if align > crate::backing::os::page_size() {
+            return ptr::null_mut();
+        }
+        if let Some(row) = thread::current()
+            && row.owner == self.id()
+            && let Some(class) = class_for(size, align, row.lease.last_class())
+            && let Some(block) = row.lease.alloc_refill(class, size)
+        {
+            return block.ptr.as_ptr();
+        }
+        let busy = thread::is_busy();
+        if !busy && let Some(core) = self.core_or_init() {
+            let preferred = current_cpu();
+            let got = thread::busy(|rows| {
+                let _build = fork::lock();
+                let row = rows.row_of(self.id(), core, preferred)?;
+                row.lease.alloc(size, align).ok()
+            });
+            if let Some(Some(block)) = got {
+                return block.ptr.as_ptr();
+            }
+        }
+        let counter = if busy {
+            &self.counters.internal_allocations
+        } else {
+            &self.counters.system_allocations
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: size is non-zero, align a power of two, and together they do not overflow
+        // (checked in `allocate`).
+        let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
+        // SAFETY: the layout has a non-zero size.
+        unsafe { System.alloc(layout) }
+    }
+
+    /// Frees `ptr` if it is a block of umrf's global pools, and returns whether it was; a
+    /// pointer of any other allocator (or null, or not the start of a block) is left alone and
+    /// `false` returned (and counted), so a C shim can hand it to the allocator it came from.
+    ///
+    /// # Safety
+    /// If `ptr` is umrf's, it came from [`allocate`](Self::allocate) (or the `GlobalAlloc`
+    /// methods) of a global pool, was not freed since, and is not used after this call.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate(32, 8);
+    /// // SAFETY: p came from POOL and is freed once.
+    /// assert!(unsafe { POOL.free(p) });
+    /// // SAFETY: null is not umrf's.
+    /// assert!(!unsafe { POOL.free(std::ptr::null_mut()) });
+    /// ```
+    pub unsafe fn free(&self, ptr: *mut u8) -> bool {
+        let Some(ptr) = NonNull::new(ptr) else {
+            return false;
+        };
+        // SAFETY: caller's promise, passed on.
+        let ours = unsafe { self.free_mapped(ptr) };
+        if !ours {
+            self.counters.foreign_frees.fetch_add(1, Ordering::Relaxed);
+        }
+        ours
+    }
+
+    /// Frees a block found through the page map; `false` if the page map does not know it.
+    ///
+    /// # Safety
+    /// As [`free`](Self::free).
+    unsafe fn free_mapped(&self, ptr: NonNull<u8>) -> bool {
+        let addr = ptr.as_ptr().addr();
+        match pagemap::get(addr) {
+            None => false,
+            Some(Entry::Class(cell)) => {
+                // SAFETY: cells in the page map belong to a global pool's core, which is
+                // leaked: it lives for the rest of the process.
+                let cell = unsafe { cell.as_ref() };
+                let Some(built) = cell.built() else {
+                    return false;
+                };
+                let offset = addr.wrapping_sub(built.base.as_ptr().addr());
+                if addr < built.base.as_ptr().addr()
+                    || addr >= built.end
+                    || offset % built.block_size != 0
+                {
+                    return false;
+                }
+                let index = (offset / built.block_size) as u32;
+                match thread::current() {
+                    // SAFETY: caller's promise: the caller owns the block and gives it up; its
+                    // slot is live (the pool is the core's, which never frees it).
+                    Some(row) => unsafe {
+                        row.lease.free_block(built.slot, index, built.block_size)
+                    },
+                    None => {
+                        let block = BlockRef {
+                            slot: built.slot,
+                            index,
+                            trip: UNKNOWN_TRIP,
+                        };
+                        // SAFETY: as above.
+                        unsafe { block.release_remote() }
+                    }
+                }
+                true
+            }
+            Some(Entry::Large(slot)) => {
+                // SAFETY: the slot of a mapped large block is live while the block is out.
+                let base = unsafe { slot.as_ref() }.block_ptr(0);
+                if base != ptr {
+                    return false;
+                }
+                match self.core() {
+                    // SAFETY: caller's promise: the caller owns the large block.
+                    Some(core) => unsafe { core.free_large(slot) },
+                    None => return false,
+                }
+                true
+            }
+        }
+    }
+
+    /// Bytes usable at `ptr` (its block's size), or `None` if `ptr` is not the start of one of
+    /// umrf's blocks.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate(1000, 8);
+    /// assert_eq!(POOL.usable_size(p), Some(1024));
+    /// assert_eq!(POOL.usable_size(std::ptr::null_mut()), None);
+    /// # unsafe { POOL.free(p) };
+    /// ```
+    pub fn usable_size(&self, ptr: *mut u8) -> Option<usize> {
+        let addr = ptr.addr();
+        match pagemap::get(addr)? {
+            Entry::Class(cell) => {
+                // SAFETY: as in `free_mapped`.
+                let built = unsafe { cell.as_ref() }.built()?;
+                let offset = addr.checked_sub(built.base.as_ptr().addr())?;
+                (addr < built.end && offset % built.block_size == 0).then_some(built.block_size)
+            }
+            Entry::Large(slot) => {
+                // SAFETY: a mapped large slot is live while its block is out; a caller asking
+                // about a freed block asks about memory that may be gone, and gets `None` only
+                // if the entry is gone too (entries leave before the memory).
+                let slot = unsafe { slot.as_ref() };
+                (slot.block_ptr(0).as_ptr().addr() == addr)
+                    // SAFETY: as above: the pool lives while the block is out.
+                    .then(|| unsafe { slot.pool().as_ref() }.block_size)
+            }
+        }
+    }
+
+    /// Resizes the allocation at `ptr` (of `old_size` bytes aligned to `align`) to `new_size`
+    /// bytes: in place when the block holds `new_size` and is not more than twice too large
+    /// (blocks of 128 bytes or less always stay), else a new allocation with the contents
+    /// copied. Returns null (and leaves the old allocation alone) when no memory is left or the
+    /// request is invalid.
+    ///
+    /// # Safety
+    /// `ptr` came from this allocator with `old_size` and `align` and was not freed since;
+    /// after a non-null return it is not used again (unless the same pointer is returned).
+    pub unsafe fn reallocate(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        align: usize,
+        new_size: usize,
+    ) -> *mut u8 {
+        if let Some(usable) = self.usable_size(ptr)
+            && new_size != 0
+            && new_size <= usable
+            && (usable <= 128 || new_size > usable / 2)
+        {
+            return ptr;
+        }
+        let new = self.allocate(new_size, align);
+        if !new.is_null() {
+            // SAFETY: both allocations hold at least `min(old, new)` bytes and are distinct.
+            unsafe { ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size)) };
+            // SAFETY: caller's promise: `ptr` is live, this allocator's (or the system's
+            // fallback), and given up.
+            unsafe { self.release(ptr, old_size, align) };
+        }
+        new
+    }
+
+    /// Frees an allocation of this allocator, umrf's or the system fallback's.
+    ///
+    /// # Safety
+    /// `ptr` came from this allocator with `size` and `align`, and is given up.
+    #[inline]
+    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
+        let Some(nonnull) = NonNull::new(ptr) else {
+            return;
+        };
+        if let Some(row) = thread::current()
+            && row.owner == self.id()
+            && let Some(class) = class_for(size, align, row.lease.last_class())
+            // SAFETY: caller's promise: if the block is in this row's class, the caller owns it.
+            && unsafe { row.lease.free_local(nonnull, class) }
+        {
+            return;
+        }
+        // SAFETY: caller's promise.
+        if !unsafe { self.free_mapped(nonnull) } {
+            // SAFETY: the caller's size and align are those of a valid layout it allocated with.
+            let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
+            // SAFETY: not umrf's, so the system fallback's, with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> GlobalStats {
+        GlobalStats {
+            sized: self.core().map(SizedStats::of),
+            system_allocations: self.counters.system_allocations.load(Ordering::Relaxed),
+            internal_allocations: self.counters.internal_allocations.load(Ordering::Relaxed),
+            foreign_frees: self.counters.foreign_frees.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<R: Residency> Default for GlobalPool<R> {
+    fn default() -> Self {
+        GlobalPool::new()
+    }
+}
+
+impl<R: Residency> fmt::Debug for GlobalPool<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GlobalPool")
+            .field("residency", &R::NAME)
+            .field("settings", &self.settings)
+            .field("initialised", &self.core().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CPU the calling thread runs on, to prefer its row.
+fn current_cpu() -> usize {
+    #[cfg(not(miri))]
+    {
+        // SAFETY: sched_getcpu takes no arguments and has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        usize::try_from(cpu).unwrap_or(0)
+    }
+    #[cfg(miri)]
+    0
+}
+
+// SAFETY: `alloc` returns null or a block of at least `layout.size()` bytes aligned to
+// `layout.align()` (class_for picks a class whose blocks have that alignment; large regions
+// are page aligned; the system fallback is given the layout), owned by the caller alone until
+// `dealloc`; `dealloc` frees exactly what `alloc` handed out, finding its owner (a row's list,
+// a remote queue, a large region or the system allocator) from the pointer. Nothing panics.
+unsafe impl<R: Residency> GlobalAlloc for GlobalPool<R> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.allocate(layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout`.
+        unsafe { self.release(ptr, layout.size(), layout.align()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: GlobalAlloc's contract, passed on.
+        unsafe { self.reallocate(ptr, layout.size(), layout.align(), new_size) }
+    }
+}

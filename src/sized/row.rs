@@ -1,0 +1,346 @@
+//! One thread's lease on a row of class pools: the untyped allocation and free paths shared by
+//! [`SizedLease`](super::SizedLease) and the global allocator.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::ptr::NonNull;
+
+use crate::backing;
+use crate::error::Error;
+use crate::pool::{BlockRef, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
+
+use super::classes::{CLASS_COUNT, class_bytes, class_for, class_of};
+use super::core::{Block, ClassCell, ClassExhaustion, Core, count};
+
+/// What the hot paths need of one attached class: a copy of the lease's slot and geometry.
+#[derive(Clone, Copy)]
+struct Hot {
+    /// The leased slot; `None` until the class is attached.
+    slot: Option<NonNull<Slot>>,
+    base: NonNull<u8>,
+    end: usize,
+    block_size: usize,
+    generation: u64,
+    cell: NonNull<ClassCell>,
+}
+
+impl Hot {
+    const NONE: Hot = Hot {
+        slot: None,
+        base: NonNull::dangling(),
+        end: 0,
+        block_size: 1,
+        generation: NOT_LOCAL,
+        cell: NonNull::dangling(),
+    };
+
+    /// Whether `addr` is inside this class's blocks.
+    #[inline(always)]
+    fn contains(&self, addr: usize) -> bool {
+        let base = self.base.as_ptr().addr();
+        self.slot.is_some() && addr >= base && addr < self.end
+    }
+}
+
+/// A row of class pools held by one thread.
+///
+/// # Invariants
+/// 0. This lease holds `row`'s claim in `core` until `Drop`.
+/// 1. `hot[c].slot` is `Some` exactly when `leases[c]` holds a lease on the slot of the class
+///    pool of (`c`, `row`), and then `hot[c]` copies that lease and its pool's geometry.
+/// 2. A `RowLease` is used by one thread only (it is `!Send`; the global allocator keeps it in
+///    thread-local storage).
+pub(crate) struct RowLease<C: Deref<Target = Core>> {
+    hot: [Cell<Hot>; CLASS_COUNT],
+    leases: [Cell<Option<RawLease>>; CLASS_COUNT],
+    row: usize,
+    core: C,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<C: Deref<Target = Core>> RowLease<C> {
+    /// The lease on `row`.
+    ///
+    /// # Safety
+    /// The caller claimed `row` of `core` ([`Core::claim_row`]) and hands the claim over.
+    pub(crate) unsafe fn new(core: C, row: usize) -> Self {
+        RowLease {
+            hot: [const { Cell::new(Hot::NONE) }; CLASS_COUNT],
+            leases: [const { Cell::new(None) }; CLASS_COUNT],
+            row,
+            core,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The row held.
+    pub(crate) fn row(&self) -> usize {
+        self.row
+    }
+
+    /// A block of at least `size` bytes (`size >= 1`) aligned to `align` (a power of two).
+    ///
+    /// # Errors
+    /// [`Error::OverAligned`] for an alignment above the page size, [`Error::Exhausted`] per
+    /// the exhaustion policy, and the builder's errors when a class pool or a large region
+    /// cannot be made.
+    #[inline(always)]
+    pub(crate) fn alloc(&self, size: usize, align: usize) -> Result<Block, Error> {
+        debug_assert!(size >= 1 && align.is_power_of_two());
+        let Some(class) = class_for(size, align, self.last_class()) else {
+            return self.alloc_beyond(size, align);
+        };
+        match self.alloc_fast(class, size) {
+            Some(block) => Ok(block),
+            None => self.alloc_slow(class, size),
+        }
+    }
+
+    /// The largest class of the family.
+    #[inline(always)]
+    pub(crate) fn last_class(&self) -> usize {
+        self.core.config.classes - 1
+    }
+
+    /// A block of `class` from its attached slot's own list: no refill, no attach, nothing
+    /// that allocates or takes a lock. `None` sends the caller to
+    /// [`alloc_slow`](Self::alloc_slow).
+    #[inline(always)]
+    pub(crate) fn alloc_fast(&self, class: usize, size: usize) -> Option<Block> {
+        let hot = self.hot[class].get();
+        let slot = hot.slot?;
+        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
+        let leased = unsafe { slot.as_ref() };
+        // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
+        let index = unsafe { leased.pop_local() }?;
+        Some(block_of(&hot, slot, index, size))
+    }
+
+    /// A block of an attached `class` from its list or its slot's refill (a fresh block, or
+    /// the remote frees): nothing that allocates, builds or takes a lock.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn alloc_refill(&self, class: usize, size: usize) -> Option<Block> {
+        let hot = self.hot[class].get();
+        let slot = hot.slot?;
+        // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
+        let index = unsafe { refill(slot) }?;
+        Some(block_of(&hot, slot, index, size))
+    }
+
+    /// Attaches class `class`: builds its pool for this row if needed and leases its slot.
+    #[cold]
+    #[inline(never)]
+    fn attach(&self, class: usize) -> Result<Hot, Error> {
+        let hot = self.hot[class].get();
+        if hot.slot.is_some() {
+            return Ok(hot);
+        }
+        // SAFETY: invariant 0: this lease holds the row's claim.
+        let built = unsafe { self.core.build_cell(class, self.row) }?;
+        let lease = RawLease::take(&built.raw, 0)?;
+        let hot = Hot {
+            slot: Some(lease.slot_ptr()),
+            base: built.base,
+            end: built.end,
+            block_size: built.block_size,
+            generation: lease.generation(),
+            cell: NonNull::from(self.core.cell(class, self.row)),
+        };
+        self.leases[class].set(Some(lease));
+        self.hot[class].set(hot);
+        Ok(hot)
+    }
+
+    /// A block of `class` from its slot's slow refill, if any.
+    fn take_from(&self, class: usize, size: usize) -> Result<Option<Block>, Error> {
+        let hot = self.attach(class)?;
+        let Some(slot) = hot.slot else {
+            return Ok(None);
+        };
+        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
+        let leased = unsafe { slot.as_ref() };
+        // SAFETY: invariant 1 (attached just now or before), on this thread (invariant 2).
+        let taken = unsafe { leased.pop_local() };
+        // SAFETY: as above.
+        let taken = taken.or_else(|| unsafe { refill(slot) });
+        Ok(taken.map(|index| block_of(&hot, slot, index, size)))
+    }
+
+    /// The allocation path when the class's own list is empty: attach, refill, then the
+    /// exhaustion policy.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn alloc_slow(&self, class: usize, size: usize) -> Result<Block, Error> {
+        if let Some(block) = self.take_from(class, size)? {
+            return Ok(block);
+        }
+        let cell = self.core.cell(class, self.row);
+        count(&cell.exhausted);
+        let hot = self.hot[class].get();
+        if let Some(slot) = hot.slot {
+            // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
+            unsafe { slot.as_ref() }.note_exhausted();
+        }
+        let (borrow, large) = match self.core.config.exhaustion {
+            ClassExhaustion::Fail => (0, false),
+            ClassExhaustion::Borrow { classes } => (classes, false),
+            ClassExhaustion::BorrowThenLarge { classes } => (classes, true),
+        };
+        let last = self.core.config.classes - 1;
+        for larger in (class + 1)..=(class.saturating_add(borrow)).min(last) {
+            if let Ok(Some(block)) = self.take_from(larger, size) {
+                count(&cell.borrowed);
+                return Ok(block);
+            }
+        }
+        if large {
+            count(&cell.to_large);
+            return self.core.alloc_large(size, self.row);
+        }
+        Err(self.exhausted(class))
+    }
+
+    /// A request no class serves: over-aligned, or larger than the largest class.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn alloc_beyond(&self, size: usize, align: usize) -> Result<Block, Error> {
+        let page = backing::os::page_size();
+        if align > page {
+            return Err(Error::OverAligned {
+                align,
+                max_align: page,
+            });
+        }
+        self.core.alloc_large(size, self.row)
+    }
+
+    /// The error for class `class` with no block left, here or in the classes it may borrow.
+    fn exhausted(&self, class: usize) -> Error {
+        let name = self
+            .core
+            .cell(class, self.row)
+            .built()
+            .map(|b| b.raw.inner().name.clone())
+            .unwrap_or_else(|| crate::error::PoolName::new("sized"));
+        Error::Exhausted {
+            pool: name,
+            residency: self.core.config.residency,
+            slot: self.row,
+            capacity: self.core.config.blocks_of(class),
+        }
+    }
+
+    /// Frees `ptr` if it is a block of class `class` in this row; `false` (and nothing done)
+    /// otherwise.
+    ///
+    /// # Safety
+    /// If `ptr` is inside this row's blocks of `class`, it is the start of a block that this
+    /// lease handed out, that the caller owns and gives up.
+    #[inline(always)]
+    pub(crate) unsafe fn free_local(&self, ptr: NonNull<u8>, class: usize) -> bool {
+        let hot = self.hot[class].get();
+        let addr = ptr.as_ptr().addr();
+        let Some(slot) = hot.slot.filter(|_| hot.contains(addr)) else {
+            return false;
+        };
+        let index = ((addr - hot.base.as_ptr().addr()) / hot.block_size) as u32;
+        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
+        let leased = unsafe { slot.as_ref() };
+        // SAFETY: invariant 1: this lease holds the slot on this thread; the caller gives the
+        // block up (promise).
+        unsafe { leased.push_local(index) };
+        true
+    }
+
+    /// Frees block `index` of `slot`, a class pool's slot: onto this row's list if the slot is
+    /// this row's, else as a remote free.
+    ///
+    /// # Safety
+    /// `slot` is live (one of its blocks is out: this one), and the caller owns block `index`
+    /// and gives it up.
+    pub(crate) unsafe fn free_block(&self, slot: NonNull<Slot>, index: u32, block_size: usize) {
+        let class = class_of(block_size);
+        let local = class < CLASS_COUNT && self.hot[class].get().slot == Some(slot);
+        let block = BlockRef {
+            slot,
+            index,
+            trip: UNKNOWN_TRIP,
+        };
+        let generation = if local {
+            self.hot[class].get().generation
+        } else {
+            NOT_LOCAL
+        };
+        // SAFETY: caller's promise gives the block up; `generation` is this thread's lease on
+        // the home slot (invariant 1), or NOT_LOCAL.
+        unsafe { block.release(generation) }
+    }
+
+    /// The class, block size and range check of `ptr` among this row's attached classes from
+    /// `from` up: which class's blocks hold it, if any.
+    pub(crate) fn find_class(&self, ptr: NonNull<u8>, from: usize) -> Option<usize> {
+        let addr = ptr.as_ptr().addr();
+        (from..self.core.config.classes).find(|&c| self.hot[c].get().contains(addr))
+    }
+
+    /// The lease generation of class `class`, if attached, with its slot.
+    pub(crate) fn lease_of(&self, class: usize) -> Option<(NonNull<Slot>, u64)> {
+        let hot = self.hot.get(class)?.get();
+        hot.slot.map(|slot| (slot, hot.generation))
+    }
+}
+
+/// A block for an empty list: the remote frees first (so memory freed by other threads is
+/// reused before fresh pages are touched), then a fresh block.
+///
+/// # Safety
+/// The calling thread holds `slot`'s lease.
+#[inline(always)]
+unsafe fn refill(slot: NonNull<Slot>) -> Option<u32> {
+    // SAFETY: caller's promise: the lease holder's slot, live while leased.
+    let slot = unsafe { slot.as_ref() };
+    // SAFETY: caller's promise.
+    if unsafe { slot.drain_remote() } > 0 {
+        // SAFETY: caller's promise.
+        return unsafe { slot.pop_local() };
+    }
+    // SAFETY: caller's promise.
+    unsafe { slot.refill() }
+}
+
+/// The block `index` of `hot`'s slot, counted against its class.
+#[inline(always)]
+fn block_of(hot: &Hot, slot: NonNull<Slot>, index: u32, size: usize) -> Block {
+    // SAFETY: the cell is the row's cell of this class (invariant 1), owned by the core, which
+    // the lease keeps alive.
+    let cell = unsafe { hot.cell.as_ref() };
+    cell.requested.store(
+        cell.requested
+            .load(crate::sync::Ordering::Relaxed)
+            .wrapping_add(size as u64),
+        crate::sync::Ordering::Relaxed,
+    );
+    debug_assert!(class_bytes(cell.class as usize) == hot.block_size);
+    // SAFETY: `index` is a block of the slot, so the offset stays inside its blocks (Slot
+    // invariant 0).
+    let ptr = unsafe { hot.base.add(index as usize * hot.block_size) };
+    Block {
+        ptr,
+        slot,
+        index,
+        local_gen: hot.generation,
+        usable: hot.block_size,
+    }
+}
+
+impl<C: Deref<Target = Core>> Drop for RowLease<C> {
+    fn drop(&mut self) {
+        for lease in &self.leases {
+            drop(lease.take());
+        }
+        // Invariant 0: the claim goes last, after every slot lease is given back.
+        self.core.release_row(self.row);
+    }
+}
