@@ -335,3 +335,47 @@ fn bench_quick_runs_every_workload_under_every_peer_found() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `target/<profile>/libumrf_preload.so`, built up to date (`cargo test` does not build the
+/// cdylib of another package).
+fn preload_library() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "-p", "umrf-preload", "--lib"]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "cargo build -p umrf-preload failed"
+    );
+    dir.join("libumrf_preload.so")
+}
+
+#[test]
+fn run_with_the_real_preload_library() {
+    let lib = preload_library();
+    let script = "x=''; for i in $(seq 1 2000); do x=\"$x$i\"; done; echo ${#x}";
+    let plain = Command::new("sh").args(["-c", script]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_umrf"))
+        .args([
+            "run",
+            "--preload",
+            lib.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("UMRF_STATS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, plain.stdout, "same output under umrf");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("umrf: malloc statistics") && stderr.contains("allocations served"),
+        "{stderr}"
+    );
+}
