@@ -260,6 +260,31 @@ fn multithreaded_c_programs() {
 }
 
 #[test]
+fn cpp_containers_on_threads() {
+    if !have("c++") {
+        return;
+    }
+    let dir = tmp("cpp");
+    let exe = dir.join("containers");
+    let out = Command::new("c++")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(here("tests/c/containers.cpp"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "c++: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = same_output("C++ containers", || Command::new(&exe));
+    assert!(
+        served(&stats) > 10_000,
+        "operator new reaches the pools: {stats}"
+    );
+}
+
+#[test]
 fn posix_contract_and_bad_input() {
     if !have("cc") {
         return;
