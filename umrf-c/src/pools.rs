@@ -104,12 +104,40 @@ impl BadInput {
     }
 }
 
+/// One slot's region, for finding which block an address is in without the process-wide
+/// registry (its lock is one cache line that every thread's lookup writes).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    end: usize,
+    primary: bool,
+    slot: usize,
+    block_size: usize,
+}
+
+/// Where an address lies in these pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// In a per-core pool (else a fallback pool).
+    pub primary: bool,
+    /// The slot of the region: the core, for a per-core pool.
+    pub slot: usize,
+    /// The block's index in the slot.
+    pub block: usize,
+    /// Bytes per block.
+    pub block_size: usize,
+    /// The address's offset from the block's start.
+    pub offset: usize,
+}
+
 /// The process's C pools.
 pub struct Pools {
     config: Config,
     classes: Vec<Pool<CpuLocal>>,
     fallbacks: Vec<Pool<CpuLocal>>,
     cores: Vec<Mutex<Core>>,
+    /// Every slot region of these pools, sorted by address; fixed for the pools' life.
+    spans: Vec<Span>,
 }
 
 static POOLS: OnceLock<Result<Pools, String>> = OnceLock::new();
@@ -203,11 +231,29 @@ impl Pools {
             )?);
             fallbacks.push(fallback);
         }
+        let mut spans: Vec<Span> = provenance::regions()
+            .into_iter()
+            .filter_map(|region| {
+                let pool = classes
+                    .iter()
+                    .chain(&fallbacks)
+                    .find(|p| p.id() == region.pool_id)?;
+                Some(Span {
+                    start: region.start,
+                    end: region.end,
+                    primary: classes.iter().any(|p| p.id() == region.pool_id),
+                    slot: region.slot,
+                    block_size: pool.block_size(),
+                })
+            })
+            .collect();
+        spans.sort_by_key(|span| span.start);
         Ok(Pools {
             config,
             classes,
             fallbacks,
             cores: (0..config.cores).map(|_| Mutex::default()).collect(),
+            spans,
         })
     }
 
@@ -301,9 +347,23 @@ impl Pools {
         Ok(ptr)
     }
 
-    /// Where `ptr` lies, if inside a block of these pools.
-    pub fn owner(&self, ptr: *const u8) -> Option<provenance::Owner> {
-        provenance::owner_of(ptr).filter(|o| self.is_ours(o.pool_id))
+    /// Where `ptr` lies, if inside a block of these pools: a binary search over their slot
+    /// regions (only compared, never read).
+    pub fn owner(&self, ptr: *const u8) -> Option<Location> {
+        let addr = ptr.addr();
+        let after = self.spans.partition_point(|span| span.start <= addr);
+        let span = self.spans[..after].last().filter(|span| addr < span.end)?;
+        let into = addr - span.start;
+        let block = into / span.block_size;
+        // Page slack past the last whole block is in no block.
+        let blocks = (span.end - span.start) / span.block_size;
+        (block < blocks).then_some(Location {
+            primary: span.primary,
+            slot: span.slot,
+            block,
+            block_size: span.block_size,
+            offset: into % span.block_size,
+        })
     }
 
     /// Frees the block at `ptr`, which must be the start of a live block of these pools.
@@ -323,7 +383,7 @@ impl Pools {
     ///
     /// # Errors
     /// As [`Pools::free`], less the foreign pointer.
-    pub fn free_at(&self, ptr: *const u8, owner: &provenance::Owner) -> Result<(), UmrfError> {
+    pub fn free_at(&self, ptr: *const u8, owner: &Location) -> Result<(), UmrfError> {
         if owner.offset != 0 {
             BadInput::count(&BAD.interior_frees);
             return Err(fail(
@@ -336,8 +396,7 @@ impl Pools {
             ));
         }
         // A primary pool's slot is the core; a fallback block may be on any core's table.
-        let primary = self.classes.iter().any(|p| p.id() == owner.pool_id);
-        let taken = if primary {
+        let taken = if owner.primary {
             lock(&self.cores[owner.slot]).live.remove(&ptr.addr())
         } else {
             self.cores
@@ -355,9 +414,11 @@ impl Pools {
                 Err(fail(
                     UmrfError::UmrfErrDoubleFree,
                     format!(
-                        "umrf_free({ptr:p}): block {} of core {} is not allocated (state {:?}): \
+                        "umrf_free({ptr:p}): block {} of slot {} is not allocated (state {:?}): \
                          freed twice, or freed after umrf_reset_pool released it",
-                        owner.block, owner.slot, owner.state
+                        owner.block,
+                        owner.slot,
+                        provenance::owner_of(ptr).map(|o| o.state)
                     ),
                 ))
             }

@@ -5,7 +5,7 @@
 //! (`umrf_c::pools::Pools`: size classes of 64 B to 64 KiB, one slot per core, a shared
 //! fallback pool per class), on the core the calling thread runs on. Everything else, and
 //! everything while the pools are being built or when they are exhausted, goes to the next
-//! allocator. A free looks the address up in umrf's region registry: a block of ours goes home,
+//! allocator. A free looks the address up among the pools' regions: a block of ours goes home,
 //! anything else goes to the next allocator, so pointers allocated before this library was
 //! loaded, or by the next allocator, are freed where they came from.
 
@@ -225,8 +225,8 @@ pub fn alloc(size: usize, align: usize) -> *mut c_void {
 pub enum Kind {
     /// Null.
     Null,
-    /// A live block of ours (its owner record from the region registry).
-    Ours(umrf::provenance::Owner),
+    /// The start of a block of ours (where it lies in the pools).
+    Ours(umrf_c::pools::Location),
     /// An address inside our pools that is not a live block's start.
     Invalid,
     /// The start-up arena's.
