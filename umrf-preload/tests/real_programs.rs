@@ -187,6 +187,11 @@ fn git_commit_and_log() {
             ("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z"),
             ("GIT_CONFIG_NOSYSTEM", "1"),
             ("HOME", dir.to_str().unwrap()),
+            // git never looks for a repository above the test's folder (the worktree).
+            (
+                "GIT_CEILING_DIRECTORIES",
+                dir.parent().unwrap().to_str().unwrap(),
+            ),
         ] {
             c.env(k, v);
         }
