@@ -6,25 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>`, with `libumrf_c.so` and `libumrf_c.a` built up to date (this test
-/// binary is in its `deps/`; `cargo test` builds the rlib for the tests, not the C libraries).
+#[path = "support/cdylib.rs"]
+mod cdylib;
+
+/// `target/<profile>`, with `libumrf_c.so` and `libumrf_c.a` up to date.
 fn artifacts() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-            let mut build = Command::new(env!("CARGO"));
-            build.args(["build", "-p", "umrf-c", "--lib"]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("cargo runs").success(),
-                "cargo build -p umrf-c failed"
-            );
-            dir
-        })
+        .get_or_init(|| cdylib::build_c_libraries("umrf-c"))
         .clone()
 }
 

@@ -336,21 +336,12 @@ fn bench_quick_runs_every_workload_under_every_peer_found() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `target/<profile>/libumrf_preload.so`, built up to date (`cargo test` does not build the
-/// cdylib of another package).
+#[path = "../../umrf-c/tests/support/cdylib.rs"]
+mod cdylib;
+
+/// `target/<profile>/libumrf_preload.so`, up to date.
 fn preload_library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "-p", "umrf-preload", "--lib"]);
-    if dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "cargo build -p umrf-preload failed"
-    );
-    dir.join("libumrf_preload.so")
+    cdylib::build_c_libraries("umrf-preload").join("libumrf_preload.so")
 }
 
 #[test]

@@ -8,26 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// `target/<profile>/libumrf_preload.so` (this test binary is in `target/<profile>/deps/`),
-/// built up to date once per test run: `cargo test` builds the crate's rlib for its tests but
-/// not its cdylib.
+#[path = "../../umrf-c/tests/support/cdylib.rs"]
+mod cdylib;
+
+/// `target/<profile>/libumrf_preload.so`, up to date.
 fn library() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let mut build = Command::new(env!("CARGO"));
-            build.args(["build", "-p", "umrf-preload", "--lib"]);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "cargo build -p umrf-preload failed");
-            let lib = profile_dir.join("libumrf_preload.so");
-            assert!(lib.is_file(), "cargo build puts {} there", lib.display());
-            lib
-        })
+        .get_or_init(|| cdylib::build_c_libraries("umrf-preload").join("libumrf_preload.so"))
         .clone()
 }
 
