@@ -107,10 +107,10 @@ fn bad_builder_and_mailbox_settings_are_refused_with_a_reason() {
     }
     for capacity in [0, umrf::mailbox::MAX_CAPACITY + 1] {
         match umrf::try_mailbox::<u8>(capacity) {
-            Err(Error::InvalidConfig { reason }) => {
-                assert!(reason.contains("capacity"), "{reason}")
+            Err(e @ Error::MailboxCapacity { .. }) => {
+                assert!(e.to_string().contains("mailbox capacity"), "{e}")
             }
-            other => panic!("expected InvalidConfig, got {:?}", other.map(|_| ())),
+            other => panic!("expected MailboxCapacity, got {:?}", other.map(|_| ())),
         }
     }
     let small = pool("small", 64, 1, 1);
