@@ -107,8 +107,8 @@ fn bad_builder_and_mailbox_settings_are_refused_with_a_reason() {
     }
     for capacity in [0, umrf::mailbox::MAX_CAPACITY + 1] {
         match umrf::try_mailbox::<u8>(capacity) {
-            Err(err @ Error::MailboxCapacity { .. }) => {
-                assert!(err.to_string().contains("capacity"), "{err}")
+            Err(e @ Error::MailboxCapacity { .. }) => {
+                assert!(e.to_string().contains("mailbox capacity"), "{e}")
             }
             other => panic!("expected MailboxCapacity, got {:?}", other.map(|_| ())),
         }
