@@ -115,8 +115,8 @@ fn count_of(word: u64) -> u64 {
 ///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
 /// 7. No code from outside the crate runs inside a `Slot` method while the owner side or a
 ///    block's state is half updated: logging methods return their event as a
-///    [`Pending`], and the sinks run once the change is complete (for a local free, from the
-///    caller, once no reference to the slot is live).
+///    [`Pending`], and the sinks run once the change is complete (for a local or remote free,
+///    once the function's reference to the slot has ended: see `free_local_logged`).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
