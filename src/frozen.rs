@@ -467,7 +467,8 @@ mod loom {
             let first = frozen.try_thaw(&lease);
             let first_try = first.is_ok();
             reader.join().unwrap();
-            let thawed = first.unwrap_or_else(|frozen| {
+            let thawed = first.unwrap_or_else(|refused| {
+                let frozen = refused.into_inner();
                 frozen.try_thaw(&lease).ok().expect("the last reader thaws")
             });
             assert_eq!(thawed[0], 1);

@@ -79,7 +79,7 @@ impl PoolLog {
     /// Nothing here runs code from outside the crate, so it may be called in the middle of a
     /// block's state change; the sinks may not (see [`Pending`]).
     fn emit(
-        self: &Arc<Self>,
+        log: &Arc<PoolLog>,
         kind: EventKind,
         slot: u32,
         home: u32,
@@ -88,7 +88,7 @@ impl PoolLog {
         peer: u32,
     ) -> Pending {
         let raw = RawEvent {
-            ts_ns: self.now_ns(),
+            ts_ns: log.now_ns(),
             kind,
             slot,
             home,
@@ -96,21 +96,21 @@ impl PoolLog {
             seq,
             peer,
         };
-        self.counts[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
-        let ring = if (slot as usize) < self.rings.len() {
+        log.counts[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        let ring = if (slot as usize) < log.rings.len() {
             slot
         } else {
             home
         };
-        if let Some(ring) = self.rings.get(ring as usize) {
+        if let Some(ring) = log.rings.get(ring as usize) {
             ring.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(raw);
         }
-        if self.sinks.is_empty() {
+        if log.sinks.is_empty() {
             Pending(None)
         } else {
-            Pending(Some((Arc::clone(self), raw)))
+            Pending(Some((Arc::clone(log), raw)))
         }
     }
 
@@ -268,7 +268,7 @@ impl SlotLog {
     /// An event of the home slot's lease on `block`, which leaves the block with `holder`.
     fn at_home(&self, kind: EventKind, block: u32, holder: u32) -> Pending {
         let (seq, _) = self.step(block, holder);
-        self.pool.emit(kind, self.home, self.home, block, seq, NONE)
+        PoolLog::emit(&self.pool, kind, self.home, self.home, block, seq, NONE)
     }
 
     /// `block`'s owner made a capability of it (`state` `InFlight` or `Frozen`), or handed it
@@ -283,7 +283,7 @@ impl SlotLog {
         let word = self.blocks[block as usize].load(Ordering::Relaxed);
         let owner = word as u32;
         let (seq, _) = self.step(block, IN_FLIGHT | (owner & !IN_FLIGHT));
-        self.pool.emit(kind, owner, self.home, block, seq, NONE)
+        PoolLog::emit(&self.pool, kind, owner, self.home, block, seq, NONE)
     }
 
     /// The lease of slot `owner` accepted `block`.
@@ -297,8 +297,15 @@ impl SlotLog {
         } else {
             NONE
         };
-        self.pool
-            .emit(EventKind::Accepted, owner, self.home, block, seq, sender)
+        PoolLog::emit(
+            &self.pool,
+            EventKind::Accepted,
+            owner,
+            self.home,
+            block,
+            seq,
+            sender,
+        )
     }
 
     /// `block` goes home as a remote free, from its owner or from a dropped capability.
@@ -311,7 +318,8 @@ impl SlotLog {
         } else {
             before
         };
-        self.pool.emit(
+        PoolLog::emit(
+            &self.pool,
             EventKind::FreedRemote,
             actor,
             self.home,
@@ -326,8 +334,7 @@ impl SlotLog {
     #[inline(never)]
     pub(crate) fn exhausted(&self) -> Pending {
         let home = self.home;
-        self.pool
-            .emit(EventKind::Exhausted, home, NONE, NONE, 0, NONE)
+        PoolLog::emit(&self.pool, EventKind::Exhausted, home, NONE, NONE, 0, NONE)
     }
 
     /// Slot `fallback_slot` of the fallback pool served an allocation of this slot.
@@ -335,7 +342,8 @@ impl SlotLog {
     #[inline(never)]
     pub(crate) fn fallback_used(&self, fallback_slot: usize) -> Pending {
         let home = self.home;
-        self.pool.emit(
+        PoolLog::emit(
+            &self.pool,
             EventKind::FallbackUsed,
             home,
             NONE,

@@ -4,7 +4,6 @@ use core::ptr::NonNull;
 
 use super::slot::{NOT_LOCAL, Slot};
 use super::state::UNKNOWN_TRIP;
-use crate::events::Pending;
 use crate::sync::AtomicU32;
 
 /// Where one block stands in its life, as recorded in its slot's state table.
@@ -140,10 +139,6 @@ impl BlockRef {
     #[inline]
     pub(crate) fn depart_as(&self, local_gen: u64, state: BlockState) -> u32 {
         let states = self.slot().states();
-        let event = self
-            .slot()
-            .log()
-            .map_or_else(Pending::none, |log| log.sent(self.index, state));
         let trip = if self.is_home(local_gen) {
             states.depart_as(self.index, state)
         } else {
@@ -151,8 +146,10 @@ impl BlockRef {
             states.record_remote(self.index, trip, state);
             trip
         };
-        // After the state change: a sink that drops the lease cannot race the owner word.
-        event.publish();
+        if let Some(log) = self.slot().log() {
+            // After the state change: a sink that drops the lease cannot race the owner word.
+            log.sent(self.index, state).publish();
+        }
         trip
     }
 
@@ -191,13 +188,6 @@ impl BlockRef {
     /// holds the block's home slot. Returns the trip the buffer holds it on.
     pub(crate) fn arrive(&self, at_home: bool, owner: usize) -> u32 {
         let states = self.slot().states();
-        // At home the home slot's lease owns it, as the block's state says.
-        let event = self.slot().log().map_or_else(Pending::none, |log| {
-            log.accepted(
-                self.index,
-                if at_home { self.slot().index() } else { owner },
-            )
-        });
         let trip = if at_home {
             states.returned(self.index, true);
             UNKNOWN_TRIP
@@ -205,8 +195,12 @@ impl BlockRef {
             states.record_remote(self.index, self.trip, BlockState::Owned { slot: owner });
             self.trip
         };
-        // After the state change: a sink that drops the lease cannot race the owner word.
-        event.publish();
+        if let Some(log) = self.slot().log() {
+            // At home the home slot's lease owns it, as the block's state says. After the
+            // state change: a sink that drops the lease cannot race the owner word.
+            let holder = if at_home { self.slot().index() } else { owner };
+            log.accepted(self.index, holder).publish();
+        }
         trip
     }
 
@@ -223,10 +217,12 @@ impl BlockRef {
             // SAFETY: promise 2 plus `is_home`: the lease `local_gen` is still current, and it
             // was taken on this thread, so this thread holds it (Slot invariant 2); promise 1
             // gives the block up.
-            let event = unsafe { self.slot().push_local(self.index) };
-            // The block is on its free list and counted, and no reference into the pool is
-            // live: a sink may now drop the lease, or the pool's last handle.
-            event.publish();
+            let pushed = unsafe { self.slot().push_local(self.index) };
+            if !pushed {
+                // SAFETY: as above, for a logging slot: the same promises; invariant 0 keeps
+                // the slot alive until the block is freed.
+                unsafe { Slot::free_local_logged(self.slot, self.index) }
+            }
         } else {
             // SAFETY: promise 1.
             unsafe { self.release_remote() }

@@ -228,7 +228,16 @@ impl<R: Residency> LocalPool<R> {
                     local_gen: self.lease.generation,
                 },
                 Some((fallback, block)) => {
-                    return Ok(self.fallback_served(fallback, block, len));
+                    let (slot, local_gen) = self.fallback_lease(fallback);
+                    // SAFETY: the block was handed to this lease alone by a fallback pool of
+                    // residency R (`Exhaustion::Fallback` takes a `Pool<R>`), whose blocks the
+                    // builder checked are at least as large and as aligned as this pool's,
+                    // where the check above proved `len` `T`s fit.
+                    let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
+                    // Only now, with the block owned: a subscriber that panics unwinds
+                    // through `buffer`, which takes the block home.
+                    self.fallback_served(fallback, slot);
+                    return Ok(buffer);
                 }
                 None => return Err(exhausted_error(inner, self.lease.slot())),
             },
@@ -336,7 +345,7 @@ impl<R: Residency> LocalPool<R> {
     ///
     /// `tracing` subscribers, which may panic, run here only while no block is held and every
     /// fallback lease is back in its cell; a block served by a fallback pool is counted and
-    /// traced by [`fallback_served`](Self::fallback_served), once the caller's buffer owns it.
+    /// traced by [`fallback_served`](Self::fallback_served), once the buffer owns it.
     /// Event sinks (whose panics are caught, never unwinding here) run after each state change
     /// is complete: a refill records its block as allocated, in the slot and in the log,
     /// before its sinks run.
@@ -387,19 +396,14 @@ impl<R: Residency> LocalPool<R> {
         None
     }
 
-    /// The buffer for `block`, which fallback lease `which` (as numbered by `take_slow`) just
-    /// served; then, with the block owned, the fallback is counted, logged and traced.
-    ///
-    /// A subscriber or sink that panics here unwinds through a buffer that owns the block,
-    /// which goes home: nothing is stranded.
+    /// Counts, logs and traces an allocation that fallback lease `which` (as numbered by
+    /// `take_slow`) served from `slot`: called once the caller's buffer owns the block, so a
+    /// subscriber or sink that panics here unwinds through that buffer and strands nothing.
+    /// Returns nothing, so the caller's `Result` stays out of memory (ARCHITECTURE,
+    /// performance rule 1).
     #[cold]
     #[inline(never)]
-    fn fallback_served<T: Pod>(&self, which: u32, block: u32, len: usize) -> SharedBuffer<T, R> {
-        let (slot, local_gen) = self.fallback_lease(which);
-        // SAFETY: as in `alloc`: the block was handed to this lease alone, from a fallback
-        // pool of residency R whose blocks are at least as large and as aligned as this
-        // pool's, where the request was checked.
-        let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
+    fn fallback_served(&self, which: u32, slot: NonNull<Slot>) {
         // SAFETY: `slot` is the fallback lease's slot, live while that lease (kept in its
         // cell) holds the pool.
         let served_by = unsafe { slot.as_ref() }.index();
@@ -418,7 +422,6 @@ impl<R: Residency> LocalPool<R> {
             fallback_slot = served_by,
             "allocation served by the fallback pool"
         );
-        buffer
     }
 
     /// Gives back every fallback slot this lease holds, now that its own slot has a block

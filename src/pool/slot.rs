@@ -120,8 +120,8 @@ fn count_of(word: u64) -> u64 {
 ///    0: its free blocks are "parked" on `stack[..log.parked()]` (see `park`).
 /// 7. No code from outside the crate runs inside a `Slot` method while the owner side or a
 ///    block's state is half updated: logging methods return their event as a
-///    [`Pending`], and the sinks run once the change is complete (for a local free, from the
-///    caller, once no reference to the slot is live).
+///    [`Pending`], and the sinks run once the change is complete (for a local or remote free,
+///    once the function's reference to the slot has ended: see `free_local_logged`).
 pub(crate) struct Slot {
     own: CachePadded<OwnerSide>,
     remote: CachePadded<RemoteSide>,
@@ -299,26 +299,25 @@ impl Slot {
         Some(block)
     }
 
-    /// Pushes a block given up on the owner's thread.
-    ///
-    /// Returns the event of a logging slot, for the caller to publish once no reference into
-    /// the pool is live: a sink may drop the lease and the pool's last handle, which releases
-    /// the pool's memory.
+    /// Pushes a block given up on the owner's thread, unless the slot logs: then it returns
+    /// `false` and does nothing, and the caller frees through
+    /// [`free_local_logged`](Self::free_local_logged), which publishes the event once no
+    /// reference into the pool is live.
     ///
     /// # Safety
     /// 1. The calling thread holds this slot's lease (invariant 2).
     /// 2. `block` is out of the pool and the caller gives it up.
     #[inline]
-    pub(crate) unsafe fn push_local(&self, block: u32) -> Pending {
+    #[must_use = "a logging slot leaves the block to `free_local_logged`"]
+    pub(crate) unsafe fn push_local(&self, block: u32) -> bool {
+        if self.log.is_some() {
+            return false;
+        }
         // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
         unsafe { self.states.free_at_home(block) };
-        if let Some(log) = self.log() {
-            // SAFETY: caller's promise 1, passed on.
-            return unsafe { self.park(log, block) };
-        }
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
-            return Pending::none();
+            return true;
         }
         let len = self.own.len.load(Ordering::Relaxed);
         self.own.stack.with_mut(|stack| {
@@ -327,7 +326,31 @@ impl Slot {
             stack[len as usize] = block;
         });
         self.own.len.store(len + 1, Ordering::Relaxed);
-        Pending::none()
+        true
+    }
+
+    /// `push_local` for a logging slot: parks the block, then gives the event to the sinks,
+    /// once the reference to the slot has ended (a sink may drop the lease and the pool's last
+    /// handle, which releases the pool's memory; the event keeps the log alive).
+    ///
+    /// # Safety
+    /// As [`push_local`](Self::push_local), with `slot` pointing to the slot.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn free_local_logged(slot: NonNull<Slot>, block: u32) {
+        let event = {
+            // SAFETY: the caller owns a block of this slot, which keeps it alive (PoolInner
+            // invariant 2); the reference ends with this block, before the sinks run.
+            let this = unsafe { slot.as_ref() };
+            // SAFETY: caller's promise 2: the block is one of this slot's.
+            unsafe { this.states.free_at_home(block) };
+            match this.log() {
+                // SAFETY: caller's promise 1, passed on.
+                Some(log) => unsafe { this.park(log, block) },
+                None => Pending::none(),
+            }
+        };
+        event.publish();
     }
 
     /// Bookkeeping of one allocation: the count and the block's state.
@@ -346,13 +369,11 @@ impl Slot {
     // pools without logging pay nothing for logging on the allocation path. Its free blocks
     // are parked on the same stack storage, counted by the log (`SlotLog::parked`).
 
-    /// Frees `block` onto a logging slot's parked stack, and logs it; the event is for the
-    /// caller of [`push_local`](Self::push_local) to publish.
+    /// Frees `block` onto a logging slot's parked stack, and logs it; the event is for
+    /// [`free_local_logged`](Self::free_local_logged) to publish.
     ///
     /// # Safety
     /// As [`push_local`](Self::push_local).
-    #[cold]
-    #[inline(never)]
     unsafe fn park(&self, log: &SlotLog, block: u32) -> Pending {
         let event = log.freed_local(block);
         let parked = log.parked();
@@ -495,17 +516,46 @@ impl Slot {
     /// 2. `block` belongs to it, is out of the pool, and the caller gives it up; `trip` is the
     ///    trip it is on.
     pub(crate) unsafe fn free_remote(slot: NonNull<Slot>, block: u32, trip: u32) {
-        let (last, event) = {
+        // SAFETY: promise 1; the reference ends with this statement.
+        if unsafe { slot.as_ref() }.log.is_some() {
+            // SAFETY: the caller's promises, passed on.
+            return unsafe { Slot::free_remote_logged(slot, block, trip) };
+        }
+        // SAFETY: the caller's promises, passed on.
+        unsafe { Slot::push_remote(slot, block, trip) }
+    }
+
+    /// `free_remote` for a logging slot: the free is recorded before the push (whose Release
+    /// hands the log's record to the drainer), and given to the sinks only after it, and after
+    /// the pool is told: a sink may find the pool released (the event keeps the log alive).
+    ///
+    /// # Safety
+    /// As [`free_remote`](Self::free_remote).
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_remote_logged(slot: NonNull<Slot>, block: u32, trip: u32) {
+        // SAFETY: promise 1; the reference ends with this statement, before the push.
+        let event = unsafe { slot.as_ref() }
+            .log()
+            .map_or_else(Pending::none, |log| log.freed_remote(block));
+        // SAFETY: the caller's promises, passed on.
+        unsafe { Slot::push_remote(slot, block, trip) };
+        event.publish();
+    }
+
+    /// The push of [`free_remote`](Self::free_remote), and the pool's release if it brought
+    /// an orphaned pool's last block home.
+    ///
+    /// # Safety
+    /// As [`free_remote`](Self::free_remote).
+    #[inline]
+    unsafe fn push_remote(slot: NonNull<Slot>, block: u32, trip: u32) {
+        let last = {
             // SAFETY: promise 1. The reference ends before the pool can be freed: nothing frees
             // it while this block is not yet counted home, and it is counted by the CAS below,
             // after which only the thread that brought the count to zero touches the pool.
             let this = unsafe { slot.as_ref() };
             this.states.record_remote(block, trip, BlockState::Free);
-            // Recorded before the push below (its Release hands the log's record to the
-            // drainer); given to the sinks only after it, and after the pool is told.
-            let event = this
-                .log()
-                .map_or_else(Pending::none, |log| log.freed_remote(block));
             let mut word = this.remote.word.load(Ordering::Relaxed);
             loop {
                 this.next[block as usize].store(head_of(word), Ordering::Relaxed);
@@ -517,7 +567,7 @@ impl Slot {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break (word & ORPHANED != 0 && count == 0, event),
+                    Ok(_) => break word & ORPHANED != 0 && count == 0,
                     Err(now) => word = now,
                 }
             }
@@ -529,8 +579,6 @@ impl Slot {
             // SAFETY: the slot is home; `PoolInner::slot_home` is called once per slot.
             unsafe { PoolInner::slot_home(pool) }
         }
-        // The event keeps the log alive: this is safe even if the pool was just released.
-        event.publish();
     }
 
     /// Marks the slot orphaned (no lease exists or will exist) and reports whether every block

@@ -261,9 +261,12 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let leased = unsafe { slot.as_ref() };
         // SAFETY: invariant 1: this lease holds the slot on this thread; the caller gives the
         // block up (promise).
-        let freed = unsafe { leased.push_local(index) };
-        // The block is on the free list: only now may an event (none for class pools) go out.
-        freed.publish();
+        if !unsafe { leased.push_local(index) } {
+            // A logging slot (class pools never log: their settings drop the log) frees
+            // through the path that calls the sinks once the slot is settled.
+            // SAFETY: as above, with `slot` pointing to the leased slot.
+            unsafe { Slot::free_local_logged(slot, index) };
+        }
         true
     }
 
