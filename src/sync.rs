@@ -11,7 +11,7 @@
 mod imp {
     pub(crate) use std::hint::spin_loop;
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
     };
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread::yield_now;
@@ -49,7 +49,8 @@ mod imp {
     };
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{Ordering, fence};
+    // No `SeqCst` access of an `AtomicPtr` exists, so loom's own needs no shim.
+    pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering, fence};
     pub(crate) use loom::thread::yield_now;
 }
 

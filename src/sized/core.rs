@@ -8,8 +8,7 @@ use crate::backing;
 use crate::error::Error;
 use crate::pool::{Identity, RawLease, RawPool, Settings, Slot, build_raw};
 use crate::residency::Strategy;
-use crate::sync::statics::{AtomicPtr, Ordering as StaticOrdering};
-use crate::sync::{AtomicBool, AtomicU64, Ordering, bump};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Ordering, bump};
 use crate::topology::Topology;
 
 use super::classes::{CLASS_COUNT, MIN_CLASS_BYTES, class_bytes};
@@ -141,7 +140,7 @@ impl ClassCell {
     /// The built pool, if any.
     #[inline(always)]
     pub(crate) fn built(&self) -> Option<&Built> {
-        let ptr = self.built.load(StaticOrdering::Acquire);
+        let ptr = self.built.load(Ordering::Acquire);
         // SAFETY: invariant 0: non-null means a live `Built`, published with Release, that
         // lives as long as the core, which outlives every reference to its cells.
         unsafe { ptr.as_ref() }
@@ -323,10 +322,9 @@ impl Core {
             block_size: inner.block_size,
             raw,
         });
-        cell.built
-            .store(Box::into_raw(built), StaticOrdering::Release);
+        cell.built.store(Box::into_raw(built), Ordering::Release);
         // SAFETY: just stored; it lives as long as the core (invariant 0).
-        Ok(unsafe { &*cell.built.load(StaticOrdering::Relaxed) })
+        Ok(unsafe { &*cell.built.load(Ordering::Relaxed) })
     }
 
     /// A dedicated pool of one block of at least `size` bytes, placed for `row`'s CPU, whose
@@ -441,9 +439,7 @@ fn page_map_error(residency: &'static str, bytes: usize, why: &'static str) -> E
 impl Drop for Core {
     fn drop(&mut self) {
         for cell in self.cells.iter() {
-            let ptr = cell
-                .built
-                .swap(core::ptr::null_mut(), StaticOrdering::Acquire);
+            let ptr = cell.built.swap(core::ptr::null_mut(), Ordering::Acquire);
             if ptr.is_null() {
                 continue;
             }

@@ -35,6 +35,8 @@ mod allocator;
 mod classes;
 mod core;
 mod lease;
+#[cfg(all(test, umrf_loom))]
+mod loom_tests;
 pub(crate) mod pagemap;
 pub(crate) mod row;
 mod stats;

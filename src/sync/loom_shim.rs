@@ -219,6 +219,13 @@ macro_rules! seq_cst_atomic_int {
             fenced_cas!($int: compare_exchange, compare_exchange_weak);
             fenced_rmw!($int: fetch_add, fetch_sub, fetch_or);
         }
+
+        /// Zero, as `std`'s.
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new(0)
+            }
+        }
     )*};
 }
 
@@ -241,4 +248,6 @@ impl AtomicBool {
     pub(crate) fn store(&self, value: bool, order: Ordering) {
         fenced(order, || self.0.store(value, order))
     }
+
+    fenced_cas!(bool: compare_exchange);
 }

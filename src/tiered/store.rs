@@ -15,8 +15,9 @@ use super::replace::Replacer;
 use super::stats::{Counters, TieredMetrics, TieredStats};
 use super::table::{Location, PressureWatch, Table};
 use super::tier_file::TierFile;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Ordering;
 use crate::{LocalPool, Pool, Residency};
+use std::sync::Arc;
 
 /// A store of fixed-size pages bigger than the RAM it may use: pages live in RAM as blocks of
 /// a [`Pool<R>`] (residency `R`, with its placement and backing) up to a byte budget, and the

@@ -20,8 +20,9 @@ use super::pressure::{PressureMonitor, PressurePolicy};
 use super::replace::Replacer;
 use super::stats::Counters;
 use super::tier_file::TierFile;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Ordering;
 use crate::{LocalPool, Residency, SharedBuffer};
+use std::sync::Arc;
 
 /// Where a page's tier copy is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
