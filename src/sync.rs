@@ -11,7 +11,7 @@
 mod imp {
     pub(crate) use std::hint::spin_loop;
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+        AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
     };
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread::yield_now;
@@ -49,8 +49,9 @@ mod imp {
     };
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::Arc;
-    // No `SeqCst` access of an `AtomicPtr` exists, so loom's own needs no shim.
-    pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering, fence};
+    // No `SeqCst` access of an `AtomicPtr` or `AtomicU8` exists, so loom's own needs no shim.
+    pub(crate) use loom::lazy_static;
+    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, Ordering, fence};
     pub(crate) use loom::thread::yield_now;
 }
 
