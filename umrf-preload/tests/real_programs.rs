@@ -304,7 +304,7 @@ fn umrf_run_serves_metrics_while_the_program_runs() {
     let script = "import os, urllib.request\n\
         addr = os.environ['UMRF_METRICS_ADDR']\n\
         body = urllib.request.urlopen('http://' + addr + '/metrics', timeout=10).read().decode()\n\
-        print('umrf_pool' in body and 'umrf-malloc-64' in body)";
+        print('family=\"umrf-malloc\",class_bytes=\"64\"' in body)";
     let out = finish({
         let mut c = Command::new("python3");
         c.args(["-c", script])
