@@ -58,10 +58,8 @@ fn large_blocks_are_classified_and_interior_frees_refused() {
     assert_eq!(unsafe { POOL.free_checked(inside) }, PointerKind::Interior);
     assert_eq!(POOL.stats().invalid_frees, 1);
     // SAFETY: the block is still live (the interior free was refused): freed once.
-    assert!(matches!(
-        unsafe { POOL.free_checked(big) },
-        PointerKind::Live { .. }
-    ));
+    let freed = unsafe { POOL.free_checked(big) };
+    assert!(matches!(freed, PointerKind::Live { .. }));
     // Its region is gone: the address is no longer ours.
     assert_eq!(POOL.classify(big), PointerKind::Foreign);
 }
@@ -70,22 +68,25 @@ fn large_blocks_are_classified_and_interior_frees_refused() {
 fn a_local_double_free_is_refused_counted_and_never_pushed_twice() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let p = POOL.allocate(48, 8);
-    // SAFETY: p came from POOL; the second free is refused, not performed.
-    unsafe {
-        assert_eq!(POOL.free_checked(p), PointerKind::Live { usable: 48 });
-        assert_eq!(POOL.free_checked(p), PointerKind::Free);
-        assert_eq!(POOL.free_checked(p.wrapping_add(16)), PointerKind::Interior);
-    }
+    // SAFETY: p came from POOL and is freed once.
+    let first = unsafe { POOL.free_checked(p) };
+    assert_eq!(first, PointerKind::Live { usable: 48 });
+    // SAFETY: a double free: refused, not performed.
+    let second = unsafe { POOL.free_checked(p) };
+    assert_eq!(second, PointerKind::Free);
+    // SAFETY: an interior address: refused, not performed.
+    let inside = unsafe { POOL.free_checked(p.wrapping_add(16)) };
+    assert_eq!(inside, PointerKind::Interior);
     assert_eq!(POOL.stats().invalid_frees, 2);
     // Pushed once: two allocations of the class get two different blocks.
     let a = POOL.allocate(48, 8);
     let b = POOL.allocate(48, 8);
     assert_ne!(a, b);
     assert_eq!(POOL.classify(a), PointerKind::Live { usable: 48 });
-    // SAFETY: both live, freed once each.
-    unsafe {
-        assert!(matches!(POOL.free_checked(a), PointerKind::Live { .. }));
-        assert!(matches!(POOL.free_checked(b), PointerKind::Live { .. }));
+    for q in [a, b] {
+        // SAFETY: both live, freed once each.
+        let kind = unsafe { POOL.free_checked(q) };
+        assert!(matches!(kind, PointerKind::Live { .. }));
     }
 }
 
@@ -128,10 +129,8 @@ fn a_remote_double_free_is_refused_before_and_after_the_block_comes_home() {
     );
     for q in got {
         // SAFETY: each live, freed once.
-        assert!(matches!(
-            unsafe { POOL.free_checked(q) },
-            PointerKind::Live { .. }
-        ));
+        let kind = unsafe { POOL.free_checked(q) };
+        assert!(matches!(kind, PointerKind::Live { .. }));
     }
     // SAFETY: freed above: refused.
     assert_eq!(unsafe { POOL.free_checked(p.0) }, PointerKind::Free);

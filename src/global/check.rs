@@ -62,7 +62,10 @@ impl<R: Residency> GlobalPool<R> {
                     return PointerKind::Interior;
                 };
                 let base = built.base.as_ptr().addr();
-                if addr < base || addr >= built.end || (addr - base) % built.block_size != 0 {
+                if addr < base
+                    || addr >= built.end
+                    || !(addr - base).is_multiple_of(built.block_size)
+                {
                     return PointerKind::Interior;
                 }
                 let index = ((addr - base) / built.block_size) as u32;
