@@ -1,4 +1,4 @@
-//! # libumrf_preload.so — `malloc` served by umrf's per-core pools
+//! # libumrf_preload.so — `malloc` served by umrf's thread-row size-class pools
 //!
 //! ```sh
 //! cargo build --release -p umrf-preload
