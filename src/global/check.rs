@@ -11,8 +11,8 @@
 
 use core::ptr::NonNull;
 
-use super::GlobalPool;
-use crate::pool::BlockState;
+use super::{GlobalPool, free_class_block};
+use crate::pool::{BlockState, Slot};
 use crate::residency::Residency;
 use crate::sized::pagemap::{self, Entry};
 use crate::sync::statics::Ordering;
@@ -34,6 +34,23 @@ pub enum PointerKind {
     Foreign,
 }
 
+/// Where an address lies, as [`GlobalPool::free_checked`] needs it.
+enum Located {
+    /// The start of block `index` of a class pool's slot; `free` if its state says so.
+    Block {
+        slot: NonNull<Slot>,
+        index: u32,
+        block_size: usize,
+        free: bool,
+    },
+    /// The start of a large block.
+    Large {
+        usable: usize,
+    },
+    Interior,
+    Foreign,
+}
+
 impl<R: Residency> GlobalPool<R> {
     /// What `ptr` is to the global pools: the start of a live block, of a free one, an
     /// interior address, or not umrf's. Two loads of the page map and one of the block's state
@@ -52,36 +69,50 @@ impl<R: Residency> GlobalPool<R> {
     /// assert_eq!(POOL.classify(p), PointerKind::Free);
     /// ```
     pub fn classify(&self, ptr: *const u8) -> PointerKind {
+        match self.locate(ptr) {
+            Located::Block { free: true, .. } => PointerKind::Free,
+            Located::Block { block_size, .. } => PointerKind::Live { usable: block_size },
+            Located::Large { usable } => PointerKind::Live { usable },
+            Located::Interior => PointerKind::Interior,
+            Located::Foreign => PointerKind::Foreign,
+        }
+    }
+
+    /// Where `ptr` lies: the page map's answer, with the block of a class pool named.
+    #[inline]
+    fn locate(&self, ptr: *const u8) -> Located {
         let addr = ptr.addr();
         match pagemap::get(addr) {
-            None => PointerKind::Foreign,
+            None => Located::Foreign,
             Some(Entry::Class(cell)) => {
                 // SAFETY: cells in the page map belong to a global pool's core, which is
                 // leaked: it lives for the rest of the process.
                 let Some(built) = unsafe { cell.as_ref() }.built() else {
-                    return PointerKind::Interior;
+                    return Located::Interior;
                 };
                 let base = built.base.as_ptr().addr();
                 if addr < base
                     || addr >= built.end
                     || !(addr - base).is_multiple_of(built.block_size)
                 {
-                    return PointerKind::Interior;
+                    return Located::Interior;
                 }
                 let index = ((addr - base) / built.block_size) as u32;
                 // SAFETY: the slot of a built class pool lives as long as the core (leaked).
                 let slot = unsafe { built.slot.as_ref() };
                 match slot.state(index) {
-                    Some(BlockState::Free) => PointerKind::Free,
-                    Some(_) => PointerKind::Live {
-                        usable: built.block_size,
+                    Some(state) => Located::Block {
+                        slot: built.slot,
+                        index,
+                        block_size: built.block_size,
+                        free: state == BlockState::Free,
                     },
-                    None => PointerKind::Interior,
+                    None => Located::Interior,
                 }
             }
             Some(Entry::Large(_)) => match self.usable_size(ptr.cast_mut()) {
-                Some(usable) => PointerKind::Live { usable },
-                None => PointerKind::Interior,
+                Some(usable) => Located::Large { usable },
+                None => Located::Interior,
             },
         }
     }
@@ -108,21 +139,37 @@ impl<R: Residency> GlobalPool<R> {
     /// assert_eq!(POOL.stats().invalid_frees, 1);
     /// ```
     pub unsafe fn free_checked(&self, ptr: *mut u8) -> PointerKind {
-        let kind = self.classify(ptr);
-        match kind {
-            PointerKind::Live { .. } => {
+        match self.locate(ptr) {
+            Located::Block {
+                slot,
+                index,
+                block_size,
+                free: false,
+            } => {
+                // SAFETY: the caller owns the live block `index` of `slot` (the block at
+                // `ptr`) and gives it up; the slot lives as long as the core.
+                unsafe { free_class_block(slot, index, block_size) };
+                PointerKind::Live { usable: block_size }
+            }
+            Located::Large { usable } => {
                 if let Some(block) = NonNull::new(ptr) {
-                    // SAFETY: the caller owns the live block at `ptr` and gives it up.
+                    // SAFETY: the caller owns the live large block at `ptr` and gives it up.
                     unsafe { self.free_mapped(block) };
                 }
+                PointerKind::Live { usable }
             }
-            PointerKind::Free | PointerKind::Interior => {
-                self.counters.invalid_frees.fetch_add(1, Ordering::Relaxed);
-            }
-            PointerKind::Foreign => {
+            Located::Foreign => {
                 self.counters.foreign_frees.fetch_add(1, Ordering::Relaxed);
+                PointerKind::Foreign
+            }
+            refused => {
+                self.counters.invalid_frees.fetch_add(1, Ordering::Relaxed);
+                if matches!(refused, Located::Interior) {
+                    PointerKind::Interior
+                } else {
+                    PointerKind::Free
+                }
             }
         }
-        kind
     }
 }

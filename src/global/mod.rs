@@ -381,22 +381,9 @@ impl<R: Residency> GlobalPool<R> {
                     return false;
                 }
                 let index = (offset / built.block_size) as u32;
-                match thread::current() {
-                    // SAFETY: caller's promise: the caller owns the block and gives it up; its
-                    // slot is live (the pool is the core's, which never frees it).
-                    Some(row) => unsafe {
-                        row.lease.free_block(built.slot, index, built.block_size)
-                    },
-                    None => {
-                        let block = BlockRef {
-                            slot: built.slot,
-                            index,
-                            trip: UNKNOWN_TRIP,
-                        };
-                        // SAFETY: as above.
-                        unsafe { block.release_remote() }
-                    }
-                }
+                // SAFETY: caller's promise: the caller owns the block and gives it up; its
+                // slot is live (the pool is the core's, which never frees it).
+                unsafe { free_class_block(built.slot, index, built.block_size) };
                 true
             }
             Some(Entry::Large(slot)) => {
@@ -580,6 +567,28 @@ impl<R: Residency> fmt::Debug for GlobalPool<R> {
             .field("settings", &self.settings)
             .field("initialised", &self.core().is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Frees block `index` of class-pool slot `slot`: onto the calling thread's row list if the
+/// slot is its row's, else as a remote free.
+///
+/// # Safety
+/// `slot` is live, and the caller owns block `index` of it and gives it up.
+#[inline]
+unsafe fn free_class_block(slot: NonNull<crate::pool::Slot>, index: u32, block_size: usize) {
+    match thread::current() {
+        // SAFETY: caller's promise.
+        Some(row) => unsafe { row.lease.free_block(slot, index, block_size) },
+        None => {
+            let block = BlockRef {
+                slot,
+                index,
+                trip: UNKNOWN_TRIP,
+            };
+            // SAFETY: caller's promise.
+            unsafe { block.release_remote() }
+        }
     }
 }
 
