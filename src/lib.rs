@@ -110,7 +110,7 @@ pub use buffer::SharedBuffer;
 pub use capability::{AcceptError, AcceptErrorKind, Capability};
 pub use error::{Error, PoolName};
 pub use frozen::{Frozen, ThawError, ThawErrorKind};
-pub use global::{GlobalPool, GlobalStats};
+pub use global::{GlobalPool, GlobalStats, PointerKind};
 pub use mailbox::{mailbox, try_mailbox};
 pub use placement::AnyPool;
 pub use pool::{

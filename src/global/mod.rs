@@ -39,8 +39,11 @@
 //! own, returned to the operating system on free). Over-aligned requests (above the page size)
 //! get null, as do zero-size and overflowing ones. Nothing in the allocator panics.
 
+mod check;
 mod fork;
 mod thread;
+
+pub use check::PointerKind;
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
@@ -73,6 +76,7 @@ struct GlobalCounters {
     system_allocations: AtomicU64,
     internal_allocations: AtomicU64,
     foreign_frees: AtomicU64,
+    invalid_frees: AtomicU64,
 }
 
 /// umrf's size-class pools of residency `R` as a [`GlobalAlloc`]. See the
@@ -113,6 +117,9 @@ pub struct GlobalStats {
     pub internal_allocations: u64,
     /// [`free`](GlobalPool::free) calls with a pointer that was not a block of umrf's.
     pub foreign_frees: u64,
+    /// [`free_checked`](GlobalPool::free_checked) calls refused: a block that was free
+    /// already (a double free) or an address inside umrf's regions that is no block's start.
+    pub invalid_frees: u64,
 }
 
 impl<R: Residency> GlobalPool<R> {
@@ -134,6 +141,7 @@ impl<R: Residency> GlobalPool<R> {
                 system_allocations: AtomicU64::new(0),
                 internal_allocations: AtomicU64::new(0),
                 foreign_frees: AtomicU64::new(0),
+                invalid_frees: AtomicU64::new(0),
             },
             _residency: PhantomData,
         }
@@ -373,22 +381,9 @@ impl<R: Residency> GlobalPool<R> {
                     return false;
                 }
                 let index = (offset / built.block_size) as u32;
-                match thread::current() {
-                    // SAFETY: caller's promise: the caller owns the block and gives it up; its
-                    // slot is live (the pool is the core's, which never frees it).
-                    Some(row) => unsafe {
-                        row.lease.free_block(built.slot, index, built.block_size)
-                    },
-                    None => {
-                        let block = BlockRef {
-                            slot: built.slot,
-                            index,
-                            trip: UNKNOWN_TRIP,
-                        };
-                        // SAFETY: as above.
-                        unsafe { block.release_remote() }
-                    }
-                }
+                // SAFETY: caller's promise: the caller owns the block and gives it up; its
+                // slot is live (the pool is the core's, which never frees it).
+                unsafe { free_class_block(built.slot, index, built.block_size) };
                 true
             }
             Some(Entry::Large(slot)) => {
@@ -554,6 +549,7 @@ impl<R: Residency> GlobalPool<R> {
             system_allocations: self.counters.system_allocations.load(Ordering::Relaxed),
             internal_allocations: self.counters.internal_allocations.load(Ordering::Relaxed),
             foreign_frees: self.counters.foreign_frees.load(Ordering::Relaxed),
+            invalid_frees: self.counters.invalid_frees.load(Ordering::Relaxed),
         }
     }
 }
@@ -571,6 +567,28 @@ impl<R: Residency> fmt::Debug for GlobalPool<R> {
             .field("settings", &self.settings)
             .field("initialised", &self.core().is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Frees block `index` of class-pool slot `slot`: onto the calling thread's row list if the
+/// slot is its row's, else as a remote free.
+///
+/// # Safety
+/// `slot` is live, and the caller owns block `index` of it and gives it up.
+#[inline]
+unsafe fn free_class_block(slot: NonNull<crate::pool::Slot>, index: u32, block_size: usize) {
+    match thread::current() {
+        // SAFETY: caller's promise.
+        Some(row) => unsafe { row.lease.free_block(slot, index, block_size) },
+        None => {
+            let block = BlockRef {
+                slot,
+                index,
+                trip: UNKNOWN_TRIP,
+            };
+            // SAFETY: caller's promise.
+            unsafe { block.release_remote() }
+        }
     }
 }
 

@@ -93,7 +93,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct Registry {
     pools: Mutex<Vec<RawPool>>,
     stores: Mutex<Vec<crate::tiered::TieredMetrics>>,
+    families: Mutex<Vec<(String, ClassSource)>>,
 }
+
+/// Where a registered size-class family's counters come from, read at each render.
+type ClassSource = Box<dyn Fn() -> Option<crate::sized::SizedStats> + Send + Sync>;
 
 impl Registry {
     /// An empty registry.
@@ -101,6 +105,7 @@ impl Registry {
         Registry {
             pools: Mutex::new(Vec::new()),
             stores: Mutex::new(Vec::new()),
+            families: Mutex::new(Vec::new()),
         }
     }
 
@@ -171,13 +176,55 @@ impl Registry {
         Ok(())
     }
 
-    /// The metrics of every registered pool and tiered store, in the text exposition format
-    /// 0.0.4.
+    /// Adds a size-class family (a [`GlobalPool`](crate::GlobalPool) or a
+    /// [`SizedPool`](crate::sized::SizedPool)) under the `family` label: `stats` is called at
+    /// each render and its counters written as by [`render_classes`] (nothing while it
+    /// returns `None`, as a global pool does before its first allocation).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when a family of the same name is registered already.
+    ///
+    /// ```
+    /// use umrf::metrics::Registry;
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let registry = Registry::new();
+    /// registry.register_classes("heap", || POOL.stats().sized)?;
+    /// let p = POOL.allocate(64, 8);
+    /// assert!(registry.render_prometheus().contains(r#"umrf_class_in_use_blocks{family="heap",class_bytes="64"} 1"#));
+    /// # unsafe { POOL.free(p) };
+    /// # Ok::<(), umrf::Error>(())
+    /// ```
+    pub fn register_classes(
+        &self,
+        family: &str,
+        stats: impl Fn() -> Option<crate::sized::SizedStats> + Send + Sync + 'static,
+    ) -> Result<(), Error> {
+        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        if families.iter().any(|(name, _)| name == family) {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "a size-class family named `{family}` is registered for metrics already: give families distinct names"
+                ),
+            });
+        }
+        families.push((family.to_owned(), Box::new(stats)));
+        Ok(())
+    }
+
+    /// The metrics of every registered pool, tiered store and size-class family, in the text
+    /// exposition format 0.0.4.
     pub fn render_prometheus(&self) -> String {
         let snapshots: Vec<Snapshot> = self.lock().iter().map(Snapshot::of).collect();
         let mut out = render(&snapshots);
         let stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
         tiered::render(&mut out, &stores);
+        let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        for (family, stats) in families.iter() {
+            if let Some(stats) = stats() {
+                out.push_str(&render_classes(family, &stats));
+            }
+        }
         out
     }
 

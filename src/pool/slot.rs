@@ -230,6 +230,7 @@ impl Slot {
     }
 
     /// A block's current state, or `None` if there is no such block.
+    #[inline]
     pub(crate) fn state(&self, index: u32) -> Option<BlockState> {
         self.states.state(index, self.index())
     }

@@ -270,6 +270,7 @@ impl StateTable {
     }
 
     /// The current state of `block`, whose home slot is `home`; `None` if out of range.
+    #[inline]
     pub(crate) fn state(&self, block: u32, home: usize) -> Option<BlockState> {
         let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
         let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed) ^ REMOTE_BIAS;

@@ -288,13 +288,6 @@ impl Pools {
         self.classes.iter().chain(&self.fallbacks)
     }
 
-    /// Locks every core's table, in core order: no allocation or free of these pools can run
-    /// until the guards drop. Taken around `fork`, so the child never inherits a table locked
-    /// by a thread that does not exist in it.
-    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Core>> {
-        self.cores.iter().map(lock).collect()
-    }
-
     /// Allocates `size` bytes on `core`.
     ///
     /// # Errors

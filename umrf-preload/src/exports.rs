@@ -22,8 +22,8 @@ fn no_unwind<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
-fn alloc_or_enomem(size: usize, align: usize) -> *mut c_void {
-    let ptr = no_unwind(std::ptr::null_mut(), || heap::alloc(size, align));
+fn alloc_or_enomem(size: usize, align: usize, zeroed: bool) -> *mut c_void {
+    let ptr = no_unwind(std::ptr::null_mut(), || heap::alloc(size, align, zeroed));
     if ptr.is_null() {
         set_errno(libc::ENOMEM);
     }
@@ -38,7 +38,7 @@ fn page_size() -> usize {
 /// `malloc(3)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    alloc_or_enomem(size, MALLOC_ALIGN)
+    alloc_or_enomem(size, MALLOC_ALIGN, false)
 }
 
 /// `free(3)`.
@@ -64,12 +64,7 @@ pub extern "C" fn calloc(count_: usize, size: usize) -> *mut c_void {
         // which is zeroed memory never handed out twice.
         return real::calloc(count_, size);
     }
-    let ptr = alloc_or_enomem(bytes, MALLOC_ALIGN);
-    if !ptr.is_null() {
-        // SAFETY: `ptr` is a fresh block of at least `bytes` writable bytes.
-        unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), 0, bytes) };
-    }
-    ptr
+    alloc_or_enomem(bytes, MALLOC_ALIGN, true)
 }
 
 /// `realloc(3)`: NULL and `ENOMEM` on failure with the old block intact; `realloc(p, 0)`
@@ -81,7 +76,7 @@ pub extern "C" fn calloc(count_: usize, size: usize) -> *mut c_void {
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
     no_unwind(std::ptr::null_mut(), || {
         let old = match heap::kind(ptr) {
-            Kind::Null => return alloc_or_enomem(size, MALLOC_ALIGN),
+            Kind::Null => return alloc_or_enomem(size, MALLOC_ALIGN, false),
             Kind::Foreign => {
                 count(&COUNTERS.foreign_frees);
                 // SAFETY: not ours: the caller promises it is the next allocator's.
@@ -92,28 +87,31 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
                 set_errno(libc::EINVAL);
                 return std::ptr::null_mut();
             }
+            Kind::Ours(_) if size != 0 => {
+                // SAFETY: a live block of ours (the caller's promise), given up on success.
+                let new = unsafe { heap::resize(ptr, size) };
+                if new.is_null() {
+                    set_errno(libc::ENOMEM);
+                }
+                return new;
+            }
+            Kind::Ours(usable) => usable,
             // SAFETY: an arena pointer handed out by the arena.
             Kind::Bootstrap => unsafe { real::usable_size(ptr) },
-            Kind::Ours(owner) => owner.block_size,
         };
         if size == 0 {
             // SAFETY: the caller's promise, passed on.
             unsafe { heap::free(ptr) };
             return std::ptr::null_mut();
         }
-        // Shrinking within the block, or growing into its slack: in place.
-        if size <= old && (size > old / 2 || old <= 64) && !real::bootstrap::contains(ptr) {
-            return ptr;
-        }
-        let new = alloc_or_enomem(size, MALLOC_ALIGN);
+        // The start-up arena's block: moved out (the arena never takes blocks back).
+        let new = alloc_or_enomem(size, MALLOC_ALIGN, false);
         if !new.is_null() {
             // SAFETY: `ptr` holds at least `old` readable bytes and `new` at least `size`
             // writable ones; they are different live blocks, so they do not overlap.
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), new.cast::<u8>(), old.min(size))
             };
-            // SAFETY: the caller's promise, passed on; the contents were copied out.
-            unsafe { heap::free(ptr) };
         }
         new
     })
@@ -149,7 +147,7 @@ pub unsafe extern "C" fn posix_memalign(
         count(&COUNTERS.bad_alignments);
         return libc::EINVAL;
     }
-    let ptr = no_unwind(std::ptr::null_mut(), || heap::alloc(size, align));
+    let ptr = no_unwind(std::ptr::null_mut(), || heap::alloc(size, align, false));
     if ptr.is_null() {
         return libc::ENOMEM;
     }
@@ -164,7 +162,7 @@ fn aligned(align: usize, size: usize) -> *mut c_void {
         set_errno(libc::EINVAL);
         return std::ptr::null_mut();
     }
-    alloc_or_enomem(size, align.max(MALLOC_ALIGN))
+    alloc_or_enomem(size, align.max(MALLOC_ALIGN), false)
 }
 
 /// `aligned_alloc(3)`: `EINVAL` and NULL unless `align` is a power of two.
@@ -207,7 +205,7 @@ pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
     no_unwind(0, || match heap::kind(ptr) {
         Kind::Null | Kind::Invalid => 0,
-        Kind::Ours(owner) => owner.block_size,
+        Kind::Ours(usable) => usable,
         // SAFETY: the caller promises a live pointer; not ours, so the arena's or the next
         // allocator's.
         Kind::Bootstrap | Kind::Foreign => unsafe { real::usable_size(ptr) },

@@ -1,4 +1,4 @@
-//! # libumrf_preload.so — `malloc` served by umrf's per-core pools
+//! # libumrf_preload.so — `malloc` served by umrf's thread-row size-class pools
 //!
 //! ```sh
 //! cargo build --release -p umrf-preload
@@ -9,27 +9,29 @@
 //!
 //! Interposes `malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign
 //! valloc pvalloc malloc_usable_size` (C++ `new` and `delete` reach them through libstdc++).
-//! Requests of up to 64 KiB with alignment up to 4 KiB come from umrf's per-core pools (the
-//! core the thread runs on); larger ones, and any request the pools cannot serve, go to the
-//! next allocator (glibc's), counted by reason. See `heap` for the routing.
+//! Requests of up to 1 MiB with alignment up to 4 KiB come from umrf's [`umrf::GlobalPool`]
+//! (the calling thread's row of size-class pools, without locks); larger ones, and any request
+//! the pools cannot serve, go to the next allocator (glibc's), counted by reason. See `heap`
+//! for the routing.
 //!
 //! - **Start-up.** `dlsym(RTLD_NEXT, ...)` calls `calloc` before the next allocator is
 //!   known: those calls are served from a static arena. While the pools are being built,
-//!   every allocation (umrf's own included) goes to the next allocator. umrf's Rust code in
+//!   every allocation umrf's pools make for themselves goes to the next allocator. umrf's Rust code in
 //!   this library allocates through the next allocator too (the `#[global_allocator]` below),
 //!   so nothing recurses into the pools.
 //! - **Other allocators' pointers** (made before this library was loaded, by the next
-//!   allocator, or by the start-up arena) are recognised by address (umrf's region registry)
-//!   and freed where they came from.
-//! - **Threads.** Blocks belong to cores, not threads: a thread's exit strands nothing, and a
-//!   block freed on another thread goes home as a remote free.
-//! - **fork.** The core tables are locked around `fork` (`pthread_atfork`), so the child
-//!   never inherits a lock held by a thread it does not have.
+//!   allocator, or by the start-up arena) are recognised by address (umrf's page map) and
+//!   freed where they came from.
+//! - **Threads.** Each thread allocates from its own row; at thread exit the row is released
+//!   for the next thread, and a block freed on another thread goes home as a remote free.
+//! - **fork.** The pools' cold paths run under one lock that `pthread_atfork` handlers take
+//!   around `fork`, so the child never inherits a half-built pool; the hot paths take none.
 //! - **Bad input.** `calloc`/`reallocarray`/`pvalloc` overflow: NULL and `ENOMEM`; an
 //!   alignment that is not a power of two: `EINVAL`; a free of an address inside our pools that
 //!   is not a live block (interior pointer, double free): refused and counted, never passed on.
 //! - **Observability.** `UMRF_STATS=1` prints a summary at exit; `UMRF_METRICS_ADDR=host:port`
-//!   serves the pools' Prometheus metrics at `/metrics` while the program runs.
+//!   serves the pools' per-class Prometheus metrics (`family="umrf-malloc"`) at `/metrics`
+//!   while the program runs.
 
 mod exports;
 mod heap;
@@ -96,23 +98,10 @@ unsafe impl GlobalAlloc for NextAllocator {
 #[global_allocator]
 static NEXT: NextAllocator = NextAllocator;
 
-/// Runs when the library is loaded: builds the pools, registers the fork handlers, the exit
-/// summary (`UMRF_STATS`) and the metrics server (`UMRF_METRICS_ADDR`).
+/// Runs when the library is loaded: finds the next allocator, registers the exit summary
+/// (`UMRF_STATS`) and the metrics server (`UMRF_METRICS_ADDR`).
 extern "C" fn on_load() {
     heap::start();
-    // SAFETY: the handlers are `extern "C" fn()` items that live as long as the process.
-    let rc = unsafe {
-        libc::pthread_atfork(
-            Some(heap::before_fork),
-            Some(heap::after_fork),
-            Some(heap::after_fork),
-        )
-    };
-    if rc != 0 {
-        report::say(
-            "umrf: pthread_atfork failed; a fork while another thread allocates may deadlock the child",
-        );
-    }
     if heap::env_flag(c"UMRF_STATS") {
         report::keep_stderr();
         // SAFETY: `at_exit` is an `extern "C" fn()` that lives as long as the process.
@@ -130,17 +119,9 @@ fn serve_metrics() {
         return;
     };
     let addr = addr.to_string_lossy().into_owned();
-    let Some(pools) = heap::ready_pools() else {
-        report::say(
-            "umrf: UMRF_METRICS_ADDR is set but the pools were not built; no metrics served",
-        );
-        return;
-    };
     let registry = Arc::new(umrf::metrics::Registry::new());
-    for pool in pools.all() {
-        if let Err(e) = registry.register(pool) {
-            report::say(&format!("umrf: metrics: {e}"));
-        }
+    if let Err(e) = registry.register_classes("umrf-malloc", || heap::POOL.stats().sized) {
+        report::say(&format!("umrf: metrics: {e}"));
     }
     match umrf::metrics::MetricsServer::bind(addr.as_str(), registry) {
         Ok(server) => {

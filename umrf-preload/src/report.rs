@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::heap::{self, COUNTERS};
+
 use crate::real;
 
 /// Where the exit summary goes: a private duplicate of standard error taken at load, because
@@ -46,33 +47,28 @@ fn say_to(fd: i32, line: &str) {
 pub fn summary() -> String {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::from("umrf: malloc statistics\n");
-    match heap::ready_pools() {
-        Some(pools) => {
-            let mut allocations = 0u64;
-            let mut in_use = 0u64;
-            let mut remote = 0u64;
-            for pool in pools.all() {
-                for slot in pool.stats().slots {
-                    allocations += slot.allocations;
-                    in_use += slot.in_use;
-                    remote += slot.remote_frees;
-                }
-            }
+    let stats = heap::POOL.stats();
+    match &stats.sized {
+        Some(sized) => {
+            let remote: u64 = sized.classes.iter().map(|c| c.remote_frees).sum();
             let _ = writeln!(
                 out,
-                "umrf:   pools: {} cores, {allocations} allocations served, {in_use} blocks in use at exit, {remote} frees sent home",
-                pools.cores()
+                "umrf:   pools: {} thread rows, {} allocations served, {} blocks in use at exit, {remote} frees sent home",
+                sized.rows_claimed,
+                sized.allocations(),
+                sized.in_use()
             );
         }
         None => out.push_str("umrf:   pools: not built\n"),
     }
     let _ = writeln!(
         out,
-        "umrf:   next allocator: {} larger than 64 KiB, {} aligned above 4 KiB, {} on exhaustion, {} during start-up or from inside umrf",
+        "umrf:   next allocator: {} larger than 1 MiB, {} aligned above 4 KiB, {} when the pools had no row or memory, {} during start-up, {} from inside umrf",
         get(&COUNTERS.large),
         get(&COUNTERS.aligned),
-        get(&COUNTERS.exhausted),
-        get(&COUNTERS.early)
+        stats.system_allocations,
+        get(&COUNTERS.early),
+        stats.internal_allocations
     );
     let _ = write!(
         out,

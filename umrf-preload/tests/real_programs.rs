@@ -1,7 +1,8 @@
 //! Real programs under `LD_PRELOAD=libumrf_preload.so` give the same output as without it:
 //! Python with an allocation-heavy workload, git making a commit, sort on a large file, gcc
 //! compiling a file, multithreaded C programs (the allocator workloads of `benches/c`, fork
-//! while threads allocate), and a C program checking the malloc family's POSIX contract.
+//! while threads allocate), a C program checking the malloc family's POSIX contract, and one
+//! whose double and interior frees must be refused.
 //! A tool that is missing is reported with a SKIPPED line (CI installs them all).
 
 use std::path::{Path, PathBuf};
@@ -296,6 +297,30 @@ fn posix_contract_and_bad_input() {
 }
 
 #[test]
+fn double_and_interior_frees_are_refused_and_counted() {
+    if !have("cc") {
+        return;
+    }
+    let dir = tmp("bad-frees");
+    let exe = compile(&here("tests/c/bad_frees.c"), &dir);
+    // Only under the preload library: the C library aborts on these frees.
+    let out = finish({
+        let mut c = Command::new(&exe);
+        c.env("LD_PRELOAD", library()).env("UMRF_STATS", "1");
+        c
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "refused");
+    // One local double free, two interior pointers (free and realloc), two frees of a block
+    // already freed remotely (one on the freeing thread, one at home).
+    assert!(
+        stderr.contains("refused frees (interior or double): 5"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn umrf_run_serves_metrics_while_the_program_runs() {
     if !have("python3") {
         return;
@@ -304,7 +329,7 @@ fn umrf_run_serves_metrics_while_the_program_runs() {
     let script = "import os, urllib.request\n\
         addr = os.environ['UMRF_METRICS_ADDR']\n\
         body = urllib.request.urlopen('http://' + addr + '/metrics', timeout=10).read().decode()\n\
-        print('umrf_pool' in body and 'umrf-malloc-64' in body)";
+        print('family=\"umrf-malloc\",class_bytes=\"64\"' in body)";
     let out = finish({
         let mut c = Command::new("python3");
         c.args(["-c", script])

@@ -1,0 +1,175 @@
+//! Checked frees for callers that cannot trust their pointers (a C `free`): what any address
+//! is to the global pools, found through the page map, and frees that refuse interior pointers
+//! and blocks that are free already.
+//!
+//! A block's state word (see `pool::state`) says whether it is out or free: allocation marks
+//! it owned, a local free marks it free before the push, a remote free records it free on its
+//! trip before the queue push, and the drain keeps it free. So a second free of a block finds
+//! it free and is refused, whichever thread made either free. Two threads freeing the same
+//! block at the same instant may both read it out before either marks it; that is a data race
+//! in the program, which no check outside the push itself can order.
+
+use core::ptr::NonNull;
+
+use super::{GlobalPool, free_class_block};
+use crate::pool::{BlockState, Slot};
+use crate::residency::Residency;
+use crate::sized::pagemap::{self, Entry};
+use crate::sync::statics::Ordering;
+
+/// What an address is to a [`GlobalPool`], from [`GlobalPool::classify`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PointerKind {
+    /// The start of a block that is out, with `usable` bytes.
+    Live {
+        /// The block's size: the bytes the caller may use.
+        usable: usize,
+    },
+    /// The start of a block that is free now (freeing it again would be a double free).
+    Free,
+    /// Inside one of umrf's regions but not the start of a block (an interior pointer).
+    Interior,
+    /// Not umrf's: null, or an address of another allocator (or none).
+    Foreign,
+}
+
+/// Where an address lies, as [`GlobalPool::free_checked`] needs it.
+enum Located {
+    /// The start of block `index` of a class pool's slot; `free` if its state says so.
+    Block {
+        slot: NonNull<Slot>,
+        index: u32,
+        block_size: usize,
+        free: bool,
+    },
+    /// The start of a large block.
+    Large {
+        usable: usize,
+    },
+    Interior,
+    Foreign,
+}
+
+impl<R: Residency> GlobalPool<R> {
+    /// What `ptr` is to the global pools: the start of a live block, of a free one, an
+    /// interior address, or not umrf's. Two loads of the page map and one of the block's state
+    /// word; any address may be asked about, nothing is dereferenced outside umrf's own
+    /// records.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, PointerKind, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate(100, 8);
+    /// assert_eq!(POOL.classify(p), PointerKind::Live { usable: 112 });
+    /// assert_eq!(POOL.classify(p.wrapping_add(8)), PointerKind::Interior);
+    /// assert_eq!(POOL.classify(&0u8), PointerKind::Foreign);
+    /// // SAFETY: p came from POOL and is freed once.
+    /// unsafe { POOL.free(p) };
+    /// assert_eq!(POOL.classify(p), PointerKind::Free);
+    /// ```
+    pub fn classify(&self, ptr: *const u8) -> PointerKind {
+        match self.locate(ptr) {
+            Located::Block { free: true, .. } => PointerKind::Free,
+            Located::Block { block_size, .. } => PointerKind::Live { usable: block_size },
+            Located::Large { usable } => PointerKind::Live { usable },
+            Located::Interior => PointerKind::Interior,
+            Located::Foreign => PointerKind::Foreign,
+        }
+    }
+
+    /// Where `ptr` lies: the page map's answer, with the block of a class pool named.
+    #[inline]
+    fn locate(&self, ptr: *const u8) -> Located {
+        let addr = ptr.addr();
+        match pagemap::get(addr) {
+            None => Located::Foreign,
+            Some(Entry::Class(cell)) => {
+                // SAFETY: cells in the page map belong to a global pool's core, which is
+                // leaked: it lives for the rest of the process.
+                let Some(built) = unsafe { cell.as_ref() }.built() else {
+                    return Located::Interior;
+                };
+                let base = built.base.as_ptr().addr();
+                if addr < base
+                    || addr >= built.end
+                    || !(addr - base).is_multiple_of(built.block_size)
+                {
+                    return Located::Interior;
+                }
+                let index = ((addr - base) / built.block_size) as u32;
+                // SAFETY: the slot of a built class pool lives as long as the core (leaked).
+                let slot = unsafe { built.slot.as_ref() };
+                match slot.state(index) {
+                    Some(state) => Located::Block {
+                        slot: built.slot,
+                        index,
+                        block_size: built.block_size,
+                        free: state == BlockState::Free,
+                    },
+                    None => Located::Interior,
+                }
+            }
+            Some(Entry::Large(_)) => match self.usable_size(ptr.cast_mut()) {
+                Some(usable) => Located::Large { usable },
+                None => Located::Interior,
+            },
+        }
+    }
+
+    /// Frees `ptr` only if it is the start of a live block of umrf's, and returns what it was:
+    /// [`PointerKind::Live`] when freed; [`Free`](PointerKind::Free) (a double free) and
+    /// [`Interior`](PointerKind::Interior) are refused and counted in
+    /// [`GlobalStats::invalid_frees`](super::GlobalStats::invalid_frees);
+    /// [`Foreign`](PointerKind::Foreign) is left alone and counted as a foreign free, for the
+    /// caller to hand to the allocator it came from.
+    ///
+    /// # Safety
+    /// If `ptr` is a live block of umrf's, the caller owns it and gives it up: nothing uses it
+    /// after this call.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, PointerKind, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let p = POOL.allocate(64, 8);
+    /// // SAFETY: p came from POOL; the second call is refused, not performed.
+    /// assert_eq!(unsafe { POOL.free_checked(p) }, PointerKind::Live { usable: 64 });
+    /// // SAFETY: as above.
+    /// assert_eq!(unsafe { POOL.free_checked(p) }, PointerKind::Free);
+    /// assert_eq!(POOL.stats().invalid_frees, 1);
+    /// ```
+    pub unsafe fn free_checked(&self, ptr: *mut u8) -> PointerKind {
+        match self.locate(ptr) {
+            Located::Block {
+                slot,
+                index,
+                block_size,
+                free: false,
+            } => {
+                // SAFETY: the caller owns the live block `index` of `slot` (the block at
+                // `ptr`) and gives it up; the slot lives as long as the core.
+                unsafe { free_class_block(slot, index, block_size) };
+                PointerKind::Live { usable: block_size }
+            }
+            Located::Large { usable } => {
+                if let Some(block) = NonNull::new(ptr) {
+                    // SAFETY: the caller owns the live large block at `ptr` and gives it up.
+                    unsafe { self.free_mapped(block) };
+                }
+                PointerKind::Live { usable }
+            }
+            Located::Foreign => {
+                self.counters.foreign_frees.fetch_add(1, Ordering::Relaxed);
+                PointerKind::Foreign
+            }
+            refused => {
+                self.counters.invalid_frees.fetch_add(1, Ordering::Relaxed);
+                if matches!(refused, Located::Interior) {
+                    PointerKind::Interior
+                } else {
+                    PointerKind::Free
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Checked frees of the global allocator, as a C `free` uses them: what any address is to the
+//! pools, and interior pointers and double frees refused and counted, from any thread.
+
+use umrf::residency::CpuLocal;
+use umrf::{GlobalPool, PointerKind};
+
+/// Bytes per class pool: small under Miri.
+const BYTES: usize = if cfg!(miri) { 16 << 10 } else { 4 << 20 };
+
+/// A block handed to another thread.
+struct Sent(*mut u8);
+
+// SAFETY: the pointer names a block the receiving thread frees (or tries to); the global pool
+// takes frees from any thread.
+unsafe impl Send for Sent {}
+
+#[test]
+fn every_address_is_classified() {
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
+    assert_eq!(POOL.classify(std::ptr::null()), PointerKind::Foreign);
+    let p = POOL.allocate(100, 8);
+    assert_eq!(POOL.classify(p), PointerKind::Live { usable: 112 });
+    assert_eq!(POOL.classify(p.wrapping_add(1)), PointerKind::Interior);
+    assert_eq!(POOL.classify(p.wrapping_add(111)), PointerKind::Interior);
+    let on_stack = 7u64;
+    assert_eq!(
+        POOL.classify((&raw const on_stack).cast()),
+        PointerKind::Foreign
+    );
+    let boxed = Box::new(7u64);
+    assert_eq!(
+        POOL.classify((&raw const *boxed).cast()),
+        PointerKind::Foreign
+    );
+    // A block never handed out yet, next to ours, is free.
+    let q = POOL.allocate(100, 8);
+    // SAFETY: both came from POOL and are freed once.
+    unsafe {
+        assert_eq!(POOL.free_checked(q), PointerKind::Live { usable: 112 });
+    }
+    assert_eq!(POOL.classify(q), PointerKind::Free);
+    // SAFETY: as above.
+    unsafe { POOL.free(p) };
+    assert_eq!(POOL.classify(p), PointerKind::Free);
+    assert_eq!(POOL.stats().invalid_frees, 0);
+}
+
+#[test]
+fn large_blocks_are_classified_and_interior_frees_refused() {
+    if cfg!(miri) {
+        return; // a region of its own: megabytes, too slow to interpret
+    }
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
+    let big = POOL.allocate(3 << 20, 8);
+    assert!(matches!(POOL.classify(big), PointerKind::Live { usable } if usable >= 3 << 20));
+    let inside = big.wrapping_add(4096 * 3);
+    // SAFETY: an interior address: refused, nothing freed.
+    assert_eq!(unsafe { POOL.free_checked(inside) }, PointerKind::Interior);
+    assert_eq!(POOL.stats().invalid_frees, 1);
+    // SAFETY: the block is still live (the interior free was refused): freed once.
+    let freed = unsafe { POOL.free_checked(big) };
+    assert!(matches!(freed, PointerKind::Live { .. }));
+    // Its region is gone: the address is no longer ours.
+    assert_eq!(POOL.classify(big), PointerKind::Foreign);
+}
+
+#[test]
+fn a_local_double_free_is_refused_counted_and_never_pushed_twice() {
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
+    let p = POOL.allocate(48, 8);
+    // SAFETY: p came from POOL and is freed once.
+    let first = unsafe { POOL.free_checked(p) };
+    assert_eq!(first, PointerKind::Live { usable: 48 });
+    // SAFETY: a double free: refused, not performed.
+    let second = unsafe { POOL.free_checked(p) };
+    assert_eq!(second, PointerKind::Free);
+    // SAFETY: an interior address: refused, not performed.
+    let inside = unsafe { POOL.free_checked(p.wrapping_add(16)) };
+    assert_eq!(inside, PointerKind::Interior);
+    assert_eq!(POOL.stats().invalid_frees, 2);
+    // Pushed once: two allocations of the class get two different blocks.
+    let a = POOL.allocate(48, 8);
+    let b = POOL.allocate(48, 8);
+    assert_ne!(a, b);
+    assert_eq!(POOL.classify(a), PointerKind::Live { usable: 48 });
+    for q in [a, b] {
+        // SAFETY: both live, freed once each.
+        let kind = unsafe { POOL.free_checked(q) };
+        assert!(matches!(kind, PointerKind::Live { .. }));
+    }
+}
+
+#[test]
+fn a_remote_double_free_is_refused_before_and_after_the_block_comes_home() {
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
+    let p = Sent(POOL.allocate(200, 8));
+    let usable = POOL.usable_size(p.0).unwrap();
+    let first = std::thread::spawn(move || {
+        let p = p;
+        // SAFETY: the block is POOL's, owned by this thread now, freed once.
+        let kind = unsafe { POOL.free_checked(p.0) };
+        (kind, p)
+    });
+    let (kind, p) = first.join().unwrap();
+    assert_eq!(kind, PointerKind::Live { usable });
+    // Freed remotely, still queued for home: a second free from a third thread is refused.
+    let second = std::thread::spawn(move || {
+        let p = p;
+        // SAFETY: refused, not performed.
+        let kind = unsafe { POOL.free_checked(p.0) };
+        (kind, p)
+    });
+    let (kind, p) = second.join().unwrap();
+    assert_eq!(kind, PointerKind::Free);
+    // SAFETY: refused on the home thread too.
+    assert_eq!(unsafe { POOL.free_checked(p.0) }, PointerKind::Free);
+    assert_eq!(POOL.stats().invalid_frees, 2);
+    // Drain the queue by allocating the class until the block comes back, once.
+    let n = if cfg!(miri) { 40 } else { 5000 };
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let q = POOL.allocate(200, 8);
+        got.push(q);
+    }
+    assert_eq!(
+        got.iter().filter(|&&q| q == p.0).count(),
+        1,
+        "the block came home once"
+    );
+    for q in got {
+        // SAFETY: each live, freed once.
+        let kind = unsafe { POOL.free_checked(q) };
+        assert!(matches!(kind, PointerKind::Live { .. }));
+    }
+    // SAFETY: freed above: refused.
+    assert_eq!(unsafe { POOL.free_checked(p.0) }, PointerKind::Free);
+}
