@@ -411,6 +411,7 @@ impl<R: Residency> GlobalPool<R> {
     /// let p = POOL.allocate(1000, 8);
     /// assert_eq!(POOL.usable_size(p), Some(1024));
     /// assert_eq!(POOL.usable_size(std::ptr::null_mut()), None);
+    /// # // SAFETY: `p` came from `POOL.allocate` above and is freed once, here.
     /// # unsafe { POOL.free(p) };
     /// ```
     pub fn usable_size(&self, ptr: *mut u8) -> Option<usize> {
@@ -476,6 +477,7 @@ impl<R: Residency> GlobalPool<R> {
     /// let p = POOL.allocate_zeroed(64, 8);
     /// // SAFETY: 64 bytes, just allocated and zeroed.
     /// assert!(unsafe { std::slice::from_raw_parts(p, 64) }.iter().all(|&b| b == 0));
+    /// # // SAFETY: `p` came from `POOL.allocate` above and is freed once, here.
     /// # unsafe { POOL.free(p) };
     /// ```
     pub fn allocate_zeroed(&self, size: usize, align: usize) -> *mut u8 {

@@ -192,6 +192,7 @@ impl Registry {
     /// registry.register_classes("heap", || POOL.stats().sized)?;
     /// let p = POOL.allocate(64, 8);
     /// assert!(registry.render_prometheus().contains(r#"umrf_class_in_use_blocks{family="heap",class_bytes="64"} 1"#));
+    /// # // SAFETY: `p` came from `POOL.allocate` above and is freed once, here.
     /// # unsafe { POOL.free(p) };
     /// # Ok::<(), umrf::Error>(())
     /// ```
