@@ -12,9 +12,9 @@
 use core::ptr::NonNull;
 
 use super::{GlobalPool, free_class_block};
-use crate::pool::{BlockState, Slot};
+use crate::pool::BlockState;
 use crate::residency::Residency;
-use crate::sized::pagemap::{self, Entry};
+use crate::sized::pagemap::{self, ClassBlock, Entry};
 use crate::sync::statics::Ordering;
 
 /// What an address is to a [`GlobalPool`], from [`GlobalPool::classify`].
@@ -36,11 +36,9 @@ pub enum PointerKind {
 
 /// Where an address lies, as [`GlobalPool::free_checked`] needs it.
 enum Located {
-    /// The start of block `index` of a class pool's slot; `free` if its state says so.
+    /// The start of a class pool's block; `free` if its state says so.
     Block {
-        slot: NonNull<Slot>,
-        index: u32,
-        block_size: usize,
+        block: ClassBlock,
         free: bool,
     },
     /// The start of a large block.
@@ -71,7 +69,9 @@ impl<R: Residency> GlobalPool<R> {
     pub fn classify(&self, ptr: *const u8) -> PointerKind {
         match self.locate(ptr) {
             Located::Block { free: true, .. } => PointerKind::Free,
-            Located::Block { block_size, .. } => PointerKind::Live { usable: block_size },
+            Located::Block { block, .. } => PointerKind::Live {
+                usable: block.block_size,
+            },
             Located::Large { usable } => PointerKind::Live { usable },
             Located::Interior => PointerKind::Interior,
             Located::Foreign => PointerKind::Foreign,
@@ -87,24 +87,14 @@ impl<R: Residency> GlobalPool<R> {
             Some(Entry::Class(cell)) => {
                 // SAFETY: cells in the page map belong to a global pool's core, which is
                 // leaked: it lives for the rest of the process.
-                let Some(built) = unsafe { cell.as_ref() }.built() else {
+                let Some(block) = pagemap::class_block(unsafe { cell.as_ref() }, addr) else {
                     return Located::Interior;
                 };
-                let base = built.base.as_ptr().addr();
-                if addr < base
-                    || addr >= built.end
-                    || !(addr - base).is_multiple_of(built.block_size)
-                {
-                    return Located::Interior;
-                }
-                let index = ((addr - base) / built.block_size) as u32;
                 // SAFETY: the slot of a built class pool lives as long as the core (leaked).
-                let slot = unsafe { built.slot.as_ref() };
-                match slot.state(index) {
+                let slot = unsafe { block.slot.as_ref() };
+                match slot.state(block.index) {
                     Some(state) => Located::Block {
-                        slot: built.slot,
-                        index,
-                        block_size: built.block_size,
+                        block,
                         free: state == BlockState::Free,
                     },
                     None => Located::Interior,
@@ -140,16 +130,13 @@ impl<R: Residency> GlobalPool<R> {
     /// ```
     pub unsafe fn free_checked(&self, ptr: *mut u8) -> PointerKind {
         match self.locate(ptr) {
-            Located::Block {
-                slot,
-                index,
-                block_size,
-                free: false,
-            } => {
-                // SAFETY: the caller owns the live block `index` of `slot` (the block at
-                // `ptr`) and gives it up; the slot lives as long as the core.
-                unsafe { free_class_block(slot, index, block_size) };
-                PointerKind::Live { usable: block_size }
+            Located::Block { block, free: false } => {
+                // SAFETY: the caller owns the live block at `ptr` and gives it up; its slot
+                // lives as long as the core.
+                unsafe { free_class_block(block) };
+                PointerKind::Live {
+                    usable: block.block_size,
+                }
             }
             Located::Large { usable } => {
                 if let Some(block) = NonNull::new(ptr) {

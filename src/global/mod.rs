@@ -53,7 +53,7 @@ use std::alloc::System;
 
 use crate::pool::{BlockRef, UNKNOWN_TRIP};
 use crate::residency::{self, Residency};
-use crate::sized::pagemap::{self, Entry};
+use crate::sized::pagemap::{self, ClassBlock, Entry};
 use crate::sized::{ClassExhaustion, Config, Core, SizedStats, class_for, classes_up_to};
 use crate::sync::statics::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
@@ -277,17 +277,52 @@ impl<R: Residency> GlobalPool<R> {
     /// ```
     #[inline]
     pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
-        if size == 0 || !align.is_power_of_two() || size > isize::MAX as usize - (align - 1) {
+        if !valid_request(size, align) {
             return ptr::null_mut();
         }
-        if let Some(row) = thread::current()
-            && row.owner == self.id()
-            && let Some(class) = class_for(size, align, row.lease.last_class())
-            && let Some(block) = row.lease.alloc_fast(class, size)
-        {
-            return block.ptr.as_ptr();
+        match self.allocate_row(size, align) {
+            Some(block) => block.as_ptr(),
+            None => self.allocate_slow(size, align),
         }
-        self.allocate_slow(size, align)
+    }
+
+    /// The fast path of [`allocate`](Self::allocate) alone: a block from the calling thread's
+    /// row when the row has one of the request's class on its own list, else `None` (the
+    /// thread has no row yet, is inside umrf's cold paths, the list is empty, or the request is
+    /// invalid or beyond the largest class). It never builds, never takes a lock, never calls
+    /// the system allocator and counts no fallback, so a C shim whose system allocator is its
+    /// own `malloc` can call it without a re-entrancy guard and guard only
+    /// [`allocate`](Self::allocate), its slow path.
+    ///
+    /// ```
+    /// use umrf::{GlobalPool, residency::CpuLocal};
+    /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
+    /// let first = POOL.allocate(48, 8); // the slow path claims the thread's row
+    /// // SAFETY: `first` came from POOL and is freed once: it waits on the row's list.
+    /// unsafe { POOL.free(first) };
+    /// let p = POOL.allocate_local(48, 8).expect("the row's list has a 48-byte block");
+    /// assert_eq!(POOL.usable_size(p.as_ptr()), Some(48));
+    /// assert!(POOL.allocate_local(0, 8).is_none());
+    /// // SAFETY: p came from POOL and is freed once.
+    /// unsafe { POOL.free(p.as_ptr()) };
+    /// ```
+    #[inline]
+    pub fn allocate_local(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        if !valid_request(size, align) {
+            return None;
+        }
+        self.allocate_row(size, align)
+    }
+
+    /// The thread row's list, for a valid request.
+    #[inline(always)]
+    fn allocate_row(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        let row = thread::current()?;
+        if row.owner != self.id() {
+            return None;
+        }
+        let class = class_for(size, align, row.lease.last_class())?;
+        row.lease.alloc_fast(class, size).map(|block| block.ptr)
     }
 
     /// The allocation path past the thread's hot lists.
@@ -369,21 +404,12 @@ impl<R: Residency> GlobalPool<R> {
             Some(Entry::Class(cell)) => {
                 // SAFETY: cells in the page map belong to a global pool's core, which is
                 // leaked: it lives for the rest of the process.
-                let cell = unsafe { cell.as_ref() };
-                let Some(built) = cell.built() else {
+                let Some(block) = pagemap::class_block(unsafe { cell.as_ref() }, addr) else {
                     return false;
                 };
-                let offset = addr.wrapping_sub(built.base.as_ptr().addr());
-                if addr < built.base.as_ptr().addr()
-                    || addr >= built.end
-                    || offset % built.block_size != 0
-                {
-                    return false;
-                }
-                let index = (offset / built.block_size) as u32;
                 // SAFETY: caller's promise: the caller owns the block and gives it up; its
                 // slot is live (the pool is the core's, which never frees it).
-                unsafe { free_class_block(built.slot, index, built.block_size) };
+                unsafe { free_class_block(block) };
                 true
             }
             Some(Entry::Large(slot)) => {
@@ -419,9 +445,7 @@ impl<R: Residency> GlobalPool<R> {
         match pagemap::get(addr)? {
             Entry::Class(cell) => {
                 // SAFETY: as in `free_mapped`.
-                let built = unsafe { cell.as_ref() }.built()?;
-                let offset = addr.checked_sub(built.base.as_ptr().addr())?;
-                (addr < built.end && offset % built.block_size == 0).then_some(built.block_size)
+                pagemap::class_block(unsafe { cell.as_ref() }, addr).map(|b| b.block_size)
             }
             Entry::Large(slot) => {
                 // SAFETY: a mapped large slot is live while its block is out; a caller asking
@@ -572,26 +596,33 @@ impl<R: Residency> fmt::Debug for GlobalPool<R> {
     }
 }
 
-/// Frees block `index` of class-pool slot `slot`: onto the calling thread's row list if the
-/// slot is its row's, else as a remote free.
+/// Frees `block` of a class pool: onto the calling thread's row list if its slot is its
+/// row's, else as a remote free.
 ///
 /// # Safety
-/// `slot` is live, and the caller owns block `index` of it and gives it up.
-#[inline]
-unsafe fn free_class_block(slot: NonNull<crate::pool::Slot>, index: u32, block_size: usize) {
+/// `block.slot` is live, and the caller owns the block and gives it up.
+#[inline(always)]
+unsafe fn free_class_block(block: ClassBlock) {
     match thread::current() {
         // SAFETY: caller's promise.
-        Some(row) => unsafe { row.lease.free_block(slot, index, block_size) },
+        Some(row) => unsafe { row.lease.free_block(block.slot, block.index, block.class) },
         None => {
             let block = BlockRef {
-                slot,
-                index,
+                slot: block.slot,
+                index: block.index,
                 trip: UNKNOWN_TRIP,
             };
             // SAFETY: caller's promise.
             unsafe { block.release_remote() }
         }
     }
+}
+
+/// Whether `size` bytes aligned to `align` is a request the allocator serves at all: a
+/// non-zero size, a power-of-two alignment, and no overflow when the two are combined.
+#[inline(always)]
+fn valid_request(size: usize, align: usize) -> bool {
+    size != 0 && align.is_power_of_two() && size <= isize::MAX as usize - (align - 1)
 }
 
 /// The CPU the calling thread runs on, to prefer its row.

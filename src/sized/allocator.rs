@@ -63,7 +63,10 @@ impl<R: Residency> SizedLease<R> {
         }
         match large_block(ptr) {
             // SAFETY: caller's promise: the large block is out and given up.
-            Some((slot, index, block_size)) => unsafe { row.free_block(slot, index, block_size) },
+            // (A large block's size names no class of the row, or one whose slot is not its.)
+            Some((slot, index, block_size)) => unsafe {
+                row.free_block(slot, index, super::class_of(block_size))
+            },
             None => debug_assert!(false, "a pointer this lease did not hand out"),
         }
     }

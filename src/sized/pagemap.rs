@@ -19,7 +19,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use crate::pool::Slot;
 use crate::sync::statics::{AtomicPtr, Ordering};
 
+use super::classes::{CLASS_COUNT, class_bytes};
 use super::core::ClassCell;
+use super::row::{index_of, magic_of};
 
 /// Bytes per map chunk: the smallest page of the platforms umrf supports.
 const CHUNK_SHIFT: u32 = 12;
@@ -102,6 +104,55 @@ fn chunks(start: usize, len: usize) -> Option<core::ops::Range<usize>> {
         .checked_add((1 << CHUNK_SHIFT) - 1)?
         >> CHUNK_SHIFT;
     (end <= TOP_LEN * LEAF_LEN).then_some(first..end)
+}
+
+/// The block of a size-class pool that starts at an address (see [`class_block`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClassBlock {
+    /// The class pool's slot.
+    pub(crate) slot: NonNull<Slot>,
+    /// The block's index in it.
+    pub(crate) index: u32,
+    /// The class.
+    pub(crate) class: usize,
+    /// The block size of the class.
+    pub(crate) block_size: usize,
+}
+
+/// `magic_of(class_bytes(c))` for every class `c`: the block index of an offset is a
+/// multiply-high, not a division.
+static MAGICS: [u64; CLASS_COUNT] = {
+    let mut magics = [0; CLASS_COUNT];
+    let mut class = 0;
+    while class < CLASS_COUNT {
+        magics[class] = magic_of(class_bytes(class));
+        class += 1;
+    }
+    magics
+};
+
+/// The block of `cell`'s class pool that starts at `addr`, or `None` if the pool is not built
+/// or `addr` is no block's start (an interior address, or outside the blocks).
+///
+/// The index is `offset * magic >> 64` (exact for every block start, see `row.rs`), checked
+/// by multiplying back: an offset that is no multiple of the block size never passes.
+#[inline(always)]
+pub(crate) fn class_block(cell: &ClassCell, addr: usize) -> Option<ClassBlock> {
+    let built = cell.built()?;
+    let base = built.base.as_ptr().addr();
+    if addr < base || addr >= built.end {
+        return None;
+    }
+    let offset = (addr - base) as u64;
+    let class = cell.class as usize;
+    debug_assert_eq!(class_bytes(class), built.block_size);
+    let index = index_of(offset, *MAGICS.get(class)?);
+    (u64::from(index) * built.block_size as u64 == offset).then_some(ClassBlock {
+        slot: built.slot,
+        index,
+        class,
+        block_size: built.block_size,
+    })
 }
 
 /// Maps every chunk of `start..start + len` (a page-aligned region) to `entry`.

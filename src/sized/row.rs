@@ -10,7 +10,7 @@ use crate::backing;
 use crate::error::Error;
 use crate::pool::{BlockRef, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
-use super::classes::{CLASS_COUNT, class_bytes, class_for, class_of};
+use super::classes::{CLASS_COUNT, class_bytes, class_for};
 use super::core::{Block, ClassCell, ClassExhaustion, Core, count};
 
 /// What the hot paths need of one attached class: a copy of the lease's slot and geometry.
@@ -255,7 +255,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             return false;
         };
         let offset = (addr - hot.base.as_ptr().addr()) as u64;
-        let index = ((u128::from(offset) * u128::from(hot.magic)) >> 64) as u32;
+        let index = index_of(offset, hot.magic);
         debug_assert_eq!(index as usize, offset as usize / hot.block_size);
         // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
         let leased = unsafe { slot.as_ref() };
@@ -270,24 +270,22 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         true
     }
 
-    /// Frees block `index` of `slot`, a class pool's slot: onto this row's list if the slot is
-    /// this row's, else as a remote free.
+    /// Frees block `index` of `slot`, a class pool's slot of class `class`: onto this row's
+    /// list if the slot is this row's, else as a remote free.
     ///
     /// # Safety
     /// `slot` is live (one of its blocks is out: this one), and the caller owns block `index`
     /// and gives it up.
-    pub(crate) unsafe fn free_block(&self, slot: NonNull<Slot>, index: u32, block_size: usize) {
-        let class = class_of(block_size);
-        let local = class < CLASS_COUNT && self.hot[class].get().slot == Some(slot);
+    #[inline(always)]
+    pub(crate) unsafe fn free_block(&self, slot: NonNull<Slot>, index: u32, class: usize) {
+        let generation = match self.hot.get(class).map(Cell::get) {
+            Some(hot) if hot.slot == Some(slot) => hot.generation,
+            _ => NOT_LOCAL,
+        };
         let block = BlockRef {
             slot,
             index,
             trip: UNKNOWN_TRIP,
-        };
-        let generation = if local {
-            self.hot[class].get().generation
-        } else {
-            NOT_LOCAL
         };
         // SAFETY: caller's promise gives the block up; `generation` is this thread's lease on
         // the home slot (invariant 1), or NOT_LOCAL.
@@ -309,8 +307,15 @@ impl<C: Deref<Target = Core>> RowLease<C> {
 }
 
 /// The multiplier of [`Hot::magic`] for `block_size` (at least 2).
-const fn magic_of(block_size: usize) -> u64 {
+pub(crate) const fn magic_of(block_size: usize) -> u64 {
     u64::MAX / block_size as u64 + 1
+}
+
+/// `offset / block_size` for a block start `offset`, with `magic = magic_of(block_size)` (a
+/// multiply-high: see [`Hot::magic`]).
+#[inline(always)]
+pub(crate) const fn index_of(offset: u64, magic: u64) -> u32 {
+    ((offset as u128 * magic as u128) >> 64) as u32
 }
 
 /// A block for an empty list: the remote frees first (so memory freed by other threads is
@@ -368,7 +373,7 @@ impl<C: Deref<Target = Core>> Drop for RowLease<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::magic_of;
+    use super::{index_of, magic_of};
     use crate::sized::{CLASS_COUNT, class_bytes};
 
     #[test]
@@ -378,8 +383,11 @@ mod tests {
             let size = class_bytes(class) as u64;
             let magic = magic_of(size as usize);
             for k in (0..blocks).chain([u32::MAX as u64 / size]) {
-                let index = ((u128::from(k * size) * u128::from(magic)) >> 64) as u64;
-                assert_eq!(index, k, "class {class}, block {k}");
+                assert_eq!(
+                    u64::from(index_of(k * size, magic)),
+                    k,
+                    "class {class}, block {k}"
+                );
             }
         }
     }

@@ -28,9 +28,10 @@ pub const MAX_POOLED_ALIGN: usize = 4096;
 pub static POOL: GlobalPool<CpuLocal> = GlobalPool::new().largest_class(MAX_POOLED);
 
 thread_local! {
-    /// Set while this thread is inside the global pool: its own cold paths allocate through
-    /// the system allocator, whose `malloc` is this library's; those calls go to the next
-    /// allocator, never back into the pool. Const-initialised and without a destructor, so
+    /// Set while this thread is inside the global pool's slow path: its own cold paths
+    /// allocate through the system allocator, whose `malloc` is this library's; those calls
+    /// miss the thread's row (the pool hides it while it is busy), and go to the next
+    /// allocator, never back into the pool's slow path. The fast path never reads it. Const-initialised and without a destructor, so
     /// touching it allocates nothing (also during thread exit).
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
@@ -115,8 +116,32 @@ fn system(size: usize, align: usize) -> *mut c_void {
 
 /// `size` bytes aligned to `align` (a power of two), zeroed if `zeroed`: from the pool when it
 /// serves it, else from the next allocator. Null only when both fail.
+///
+/// The fast path is the calling thread's row alone ([`GlobalPool::allocate_local`], which
+/// never calls an allocator): no re-entrancy flag is read or written on it. Only the slow
+/// path, which may build pools and so call `malloc` from inside the pool, marks the thread
+/// busy.
 #[inline]
 pub fn alloc(size: usize, align: usize, zeroed: bool) -> *mut c_void {
+    if size <= MAX_POOLED && align <= MAX_POOLED_ALIGN && real::ready() {
+        let request = size.max(1);
+        if let Some(block) = POOL.allocate_local(request, align) {
+            let ptr = block.as_ptr();
+            if zeroed {
+                // SAFETY: a fresh block of at least `request` writable bytes.
+                unsafe { ptr.write_bytes(0, request) };
+            }
+            return ptr.cast();
+        }
+    }
+    alloc_slow(size, align, zeroed)
+}
+
+/// [`alloc`] past the thread's row: the pool's slow path (guarded against re-entry), or the
+/// next allocator, counted by reason.
+#[cold]
+#[inline(never)]
+fn alloc_slow(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     if size <= MAX_POOLED && align <= MAX_POOLED_ALIGN && real::ready() {
         let request = size.max(1);
         let served = busy(|| {
