@@ -11,10 +11,11 @@
 
 use core::ptr::NonNull;
 
-use super::{GlobalPool, free_class_block};
+use super::{GlobalPool, free_class_block, thread};
 use crate::pool::BlockState;
 use crate::residency::Residency;
 use crate::sized::pagemap::{self, ClassBlock, Entry};
+use crate::sized::row::LocalFree;
 use crate::sync::statics::Ordering;
 
 /// What an address is to a [`GlobalPool`], from [`GlobalPool::classify`].
@@ -81,8 +82,14 @@ impl<R: Residency> GlobalPool<R> {
     /// Where `ptr` lies: the page map's answer, with the block of a class pool named.
     #[inline]
     fn locate(&self, ptr: *const u8) -> Located {
+        self.locate_entry(ptr, pagemap::get(ptr.addr()))
+    }
+
+    /// [`locate`](Self::locate) with the page map's answer for `ptr` already read.
+    #[inline]
+    fn locate_entry(&self, ptr: *const u8, entry: Option<Entry>) -> Located {
         let addr = ptr.addr();
-        match pagemap::get(addr) {
+        match entry {
             None => Located::Foreign,
             Some(Entry::Class(cell)) => {
                 // SAFETY: cells in the page map belong to a global pool's core, which is
@@ -128,8 +135,44 @@ impl<R: Residency> GlobalPool<R> {
     /// assert_eq!(unsafe { POOL.free_checked(p) }, PointerKind::Free);
     /// assert_eq!(POOL.stats().invalid_frees, 1);
     /// ```
+    #[inline]
     pub unsafe fn free_checked(&self, ptr: *mut u8) -> PointerKind {
-        match self.locate(ptr) {
+        let entry = pagemap::get(ptr.addr());
+        if let Some(Entry::Class(cell)) = entry
+            && let Some(nonnull) = NonNull::new(ptr)
+            && let Some(row) = thread::current()
+            && row.owner == self.id()
+        {
+            // SAFETY: cells in the page map belong to a global pool's core, which is leaked:
+            // it lives for the rest of the process.
+            let class = unsafe { cell.as_ref() }.class as usize;
+            // SAFETY: the caller's promise: a live block of umrf's at `ptr` is given up.
+            match unsafe { row.lease.free_checked(nonnull, class) } {
+                LocalFree::Freed { usable } => return PointerKind::Live { usable },
+                LocalFree::AlreadyFree => return self.refuse(PointerKind::Free),
+                LocalFree::Interior => return self.refuse(PointerKind::Interior),
+                LocalFree::NotHere => {}
+            }
+        }
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.free_checked_away(ptr, entry) }
+    }
+
+    /// Counts a refused free and returns what the pointer was.
+    #[cold]
+    fn refuse(&self, kind: PointerKind) -> PointerKind {
+        self.counters.invalid_frees.fetch_add(1, Ordering::Relaxed);
+        kind
+    }
+
+    /// [`free_checked`](Self::free_checked) of a pointer that is not a block of the calling
+    /// thread's row: another row's block (a remote free), a large block, or not umrf's.
+    /// `entry` is the page map's answer for `ptr`.
+    ///
+    /// # Safety
+    /// As [`free_checked`](Self::free_checked).
+    unsafe fn free_checked_away(&self, ptr: *mut u8, entry: Option<Entry>) -> PointerKind {
+        match self.locate_entry(ptr, entry) {
             Located::Block { block, free: false } => {
                 // SAFETY: the caller owns the live block at `ptr` and gives it up; its slot
                 // lives as long as the core.
@@ -149,14 +192,8 @@ impl<R: Residency> GlobalPool<R> {
                 self.counters.foreign_frees.fetch_add(1, Ordering::Relaxed);
                 PointerKind::Foreign
             }
-            refused => {
-                self.counters.invalid_frees.fetch_add(1, Ordering::Relaxed);
-                if matches!(refused, Located::Interior) {
-                    PointerKind::Interior
-                } else {
-                    PointerKind::Free
-                }
-            }
+            Located::Interior => self.refuse(PointerKind::Interior),
+            Located::Block { free: true, .. } => self.refuse(PointerKind::Free),
         }
     }
 }

@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use crate::backing;
 use crate::error::Error;
-use crate::pool::{BlockRef, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
+use crate::pool::{BlockRef, BlockState, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
 use super::classes::{CLASS_COUNT, class_bytes, class_for};
 use super::core::{Block, ClassCell, ClassExhaustion, Core, count};
@@ -249,25 +249,60 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// lease handed out, that the caller owns and gives up.
     #[inline(always)]
     pub(crate) unsafe fn free_local(&self, ptr: NonNull<u8>, class: usize) -> bool {
-        let hot = self.hot[class].get();
-        let addr = ptr.as_ptr().addr();
-        let Some(slot) = hot.slot.filter(|_| hot.contains(addr)) else {
+        let Some(found) = self.local_block(ptr.as_ptr().addr(), class) else {
             return false;
         };
+        debug_assert!(found.exact);
+        // SAFETY: caller's promise, passed on: the block at `ptr` is given up.
+        unsafe { push_home(found.slot, found.index) };
+        true
+    }
+
+    /// [`free_local`](Self::free_local) for a pointer nobody vouches for (a C `free`): an
+    /// address inside this row's blocks of `class` is freed only if it is the start of a
+    /// block that is out; one that is no block's start, or a block that is free already, is
+    /// refused with nothing touched. [`LocalFree::NotHere`] for an address outside them (or a
+    /// class out of range).
+    ///
+    /// # Safety
+    /// If `ptr` is the start of a block of this row's `class` that is out, the caller owns it
+    /// and gives it up.
+    #[inline(always)]
+    pub(crate) unsafe fn free_checked(&self, ptr: NonNull<u8>, class: usize) -> LocalFree {
+        let Some(found) = self.local_block(ptr.as_ptr().addr(), class) else {
+            return LocalFree::NotHere;
+        };
+        if !found.exact {
+            return LocalFree::Interior;
+        }
+        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
+        match unsafe { found.slot.as_ref() }.state(found.index) {
+            Some(BlockState::Free) => LocalFree::AlreadyFree,
+            None => LocalFree::Interior,
+            Some(_) => {
+                // SAFETY: caller's promise: the block is out, the caller's, and given up.
+                unsafe { push_home(found.slot, found.index) };
+                LocalFree::Freed {
+                    usable: found.block_size,
+                }
+            }
+        }
+    }
+
+    /// Where `addr` lies among this row's blocks of `class`, from the row's own copy of the
+    /// class's geometry (no page map, no pool record); `None` outside them.
+    #[inline(always)]
+    fn local_block(&self, addr: usize, class: usize) -> Option<LocalBlock> {
+        let hot = self.hot.get(class)?.get();
+        let slot = hot.slot.filter(|_| hot.contains(addr))?;
         let offset = (addr - hot.base.as_ptr().addr()) as u64;
         let index = index_of(offset, hot.magic);
-        debug_assert_eq!(index as usize, offset as usize / hot.block_size);
-        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
-        let leased = unsafe { slot.as_ref() };
-        // SAFETY: invariant 1: this lease holds the slot on this thread; the caller gives the
-        // block up (promise).
-        if !unsafe { leased.push_local(index) } {
-            // A logging slot (class pools never log: their settings drop the log) frees
-            // through the path that calls the sinks once the slot is settled.
-            // SAFETY: as above, with `slot` pointing to the leased slot.
-            unsafe { Slot::free_local_logged(slot, index) };
-        }
-        true
+        Some(LocalBlock {
+            slot,
+            index,
+            block_size: hot.block_size,
+            exact: u64::from(index) * hot.block_size as u64 == offset,
+        })
     }
 
     /// Frees block `index` of `slot`, a class pool's slot of class `class`: onto this row's
@@ -303,6 +338,49 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     pub(crate) fn lease_of(&self, class: usize) -> Option<(NonNull<Slot>, u64)> {
         let hot = self.hot.get(class)?.get();
         hot.slot.map(|slot| (slot, hot.generation))
+    }
+}
+
+/// What [`RowLease::free_checked`] did with a pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LocalFree {
+    /// The block was out, and is on the row's list now.
+    Freed {
+        /// The block's size.
+        usable: usize,
+    },
+    /// The start of a block that is free already (a double free): refused.
+    AlreadyFree,
+    /// Inside the row's blocks of the class, but no block's start: refused.
+    Interior,
+    /// Not inside the row's blocks of the class.
+    NotHere,
+}
+
+/// A row's block found by [`RowLease::local_block`]: `index` is the block holding the
+/// address, which is that block's start when `exact`.
+struct LocalBlock {
+    slot: NonNull<Slot>,
+    index: u32,
+    block_size: usize,
+    exact: bool,
+}
+
+/// Pushes block `index` onto its slot's list, held by the calling thread.
+///
+/// # Safety
+/// The calling thread's row lease holds `slot` (RowLease invariant 1), and the caller owns
+/// block `index` and gives it up.
+#[inline(always)]
+unsafe fn push_home(slot: NonNull<Slot>, index: u32) {
+    // SAFETY: caller's promise: the slot is leased by the caller's lease, so it is live.
+    let leased = unsafe { slot.as_ref() };
+    // SAFETY: caller's promise: this thread holds the slot's lease; the block is given up.
+    if !unsafe { leased.push_local(index) } {
+        // A logging slot (class pools never log: their settings drop the log) frees through
+        // the path that calls the sinks once the slot is settled.
+        // SAFETY: as above, with `slot` pointing to the leased slot.
+        unsafe { Slot::free_local_logged(slot, index) };
     }
 }
 
