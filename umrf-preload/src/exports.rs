@@ -11,6 +11,7 @@ use crate::real;
 /// The alignment `malloc` guarantees on 64-bit Linux (glibc's `MALLOC_ALIGNMENT`).
 const MALLOC_ALIGN: usize = 16;
 
+#[cold]
 fn set_errno(code: libc::c_int) {
     // SAFETY: __errno_location has no preconditions.
     let errno = unsafe { libc::__errno_location() };
@@ -18,10 +19,12 @@ fn set_errno(code: libc::c_int) {
     unsafe { *errno = code };
 }
 
+#[inline(always)]
 fn no_unwind<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
+#[inline(always)]
 fn alloc_or_enomem(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     let ptr = no_unwind(std::ptr::null_mut(), || heap::alloc(size, align, zeroed));
     if ptr.is_null() {

@@ -121,7 +121,7 @@ fn system(size: usize, align: usize) -> *mut c_void {
 /// never calls an allocator): no re-entrancy flag is read or written on it. Only the slow
 /// path, which may build pools and so call `malloc` from inside the pool, marks the thread
 /// busy.
-#[inline]
+#[inline(always)]
 pub fn alloc(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     if size <= MAX_POOLED && align <= MAX_POOLED_ALIGN && real::ready() {
         let request = size.max(1);
@@ -206,7 +206,7 @@ pub fn kind(ptr: *const c_void) -> Kind {
 ///
 /// # Safety
 /// `ptr` is null or was returned by this allocator (or the next one) and not freed.
-#[inline]
+#[inline(always)]
 pub unsafe fn free(ptr: *mut c_void) {
     if ptr.is_null() || real::bootstrap::contains(ptr) {
         return;
