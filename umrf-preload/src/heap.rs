@@ -31,8 +31,9 @@ thread_local! {
     /// Set while this thread is inside the global pool's slow path: its own cold paths
     /// allocate through the system allocator, whose `malloc` is this library's; those calls
     /// miss the thread's row (the pool hides it while it is busy), and go to the next
-    /// allocator, never back into the pool's slow path. The fast path never reads it. Const-initialised and without a destructor, so
-    /// touching it allocates nothing (also during thread exit).
+    /// allocator, never back into the pool's slow path. The fast path never reads it.
+    /// Const-initialised and without a destructor, so touching it allocates nothing (also
+    /// during thread exit).
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
