@@ -102,7 +102,7 @@ pub(crate) struct Workers<R: Residency> {
 enum Engine<R: Residency> {
     Threads(Threads<R>),
     #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
-    Uring(super::uring::Ring<R>),
+    Uring(Box<super::uring::Ring<R>>),
 }
 
 /// What [`Workers::start`] set up: the engine (none: inline I/O), and why `io_uring` was
@@ -167,7 +167,7 @@ impl<R: Residency> Workers<R> {
     fn ring(depth: usize, counters: &Arc<Counters>) -> io::Result<Engine<R>> {
         #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
         {
-            super::uring::Ring::new(depth, counters).map(Engine::Uring)
+            super::uring::Ring::new(depth, counters).map(|ring| Engine::Uring(Box::new(ring)))
         }
         #[cfg(not(all(target_os = "linux", not(miri), not(umrf_loom))))]
         {

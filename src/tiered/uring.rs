@@ -292,3 +292,61 @@ fn finish<R: Residency>(job: Job<R>, result: io::Result<u32>) -> Done<R> {
         result,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Pool;
+    use crate::residency::CpuLocal;
+    use crate::tiered::error::SpillTier;
+    use crate::tiered::tier_file::TierFile;
+
+    const PAGE: usize = 4096;
+
+    /// A page written and read back on the ring, then a read of a slot the file holds half of:
+    /// the short read is resubmitted for the rest, and the end of the file is the job's error.
+    #[test]
+    fn pages_round_trip_and_a_short_file_is_an_error() {
+        let counters = Counters::new("ring".into(), PAGE, PAGE as u64);
+        let Ok(mut ring) = Ring::<CpuLocal>::new(4, &counters) else {
+            eprintln!("io_uring is refused here");
+            return;
+        };
+        let pool = Pool::<CpuLocal>::builder()
+            .block_size(PAGE)
+            .blocks_per_slot(1)
+            .slots(1)
+            .build()
+            .unwrap();
+        let lease = pool.attach_slot(0).unwrap();
+        let mut tier = TierFile::new(SpillTier::Disk, std::env::temp_dir(), 1 << 20, PAGE);
+        let file = tier.file().unwrap();
+        let job = |direction, slot, block| Job {
+            page: 0,
+            direction,
+            tier: SpillTier::Disk,
+            slot,
+            file: file.clone(),
+            block,
+        };
+        let block = lease.alloc_from_slice(&[7u8; PAGE]).unwrap();
+        ring.submit(job(Direction::Write, 1, block.into_capability()));
+        let done = ring.take().unwrap();
+        let written = done.result.unwrap();
+        assert_eq!(written, page_checksum(&[7u8; PAGE]));
+        let mut block = done.block.accept(&lease).unwrap();
+        block.as_bytes_mut().fill(0);
+        ring.submit(job(Direction::Read, 1, block.into_capability()));
+        let done = ring.take().unwrap();
+        assert_eq!(done.result.unwrap(), written);
+        let block = done.block.accept(&lease).unwrap();
+        assert!(block.iter().all(|&x| x == 7));
+        file.set_len((PAGE + PAGE / 2) as u64).unwrap();
+        ring.submit(job(Direction::Read, 1, block.into_capability()));
+        let done = ring.take().unwrap();
+        let err = done.result.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        assert!(ring.take().is_none(), "nothing is left on the ring");
+        drop(done.block.accept(&lease).unwrap());
+    }
+}
