@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use umrf::residency::CpuLocal;
-use umrf::tiered::{Replacement, Tiered, TieredStore};
+use umrf::tiered::{IoBackend, Replacement, Tiered, TieredStore};
 
 const MIB: u64 = 1 << 20;
 
@@ -309,6 +309,77 @@ fn random_section(data: u64, pins: usize) {
     }
 }
 
+/// The I/O engines side by side: a scan with read-ahead and random pins (tmpfs tier, 1/8 in
+/// RAM; the pins write), each engine's run alternated with the other's, `reps` times; medians and the ratio.
+fn engines_section(data: u64, pins: usize, reps: usize) {
+    let page = 64 << 10;
+    let pages = (data / page as u64) as usize;
+    println!(
+        "\n### I/O engines: {} MiB, 64 KiB pages, RAM 1/8, tmpfs tier, median of {reps} alternated runs\n",
+        data / MIB
+    );
+    let engines = [IoBackend::Threads, IoBackend::IoUring];
+    let mut scan = [Vec::new(), Vec::new()];
+    let mut random = [Vec::new(), Vec::new()];
+    for _ in 0..reps {
+        for (e, io) in engines.into_iter().enumerate() {
+            let s = match TieredStore::<CpuLocal>::builder()
+                .page_size(page)
+                .ram_budget(data / 8)
+                .tmpfs("/dev/shm", 64 << 30)
+                .disk(std::env::temp_dir(), 64 << 30)
+                .io_threads(2)
+                .io(io)
+                .build()
+            {
+                Ok(s) => s,
+                Err(err) => {
+                    println!("{io:?} unavailable: {err}");
+                    return;
+                }
+            };
+            let mut handles = fill_pages(&s, pages);
+            s.quiesce();
+            s.set_read_ahead(16);
+            let _ = scan_store(&s, &handles);
+            s.quiesce();
+            let start = Instant::now();
+            std::hint::black_box(scan_store(&s, &handles));
+            scan[e].push(start.elapsed().as_secs_f64());
+            s.set_read_ahead(0);
+            s.quiesce();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let start = Instant::now();
+            for _ in 0..pins {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x >> 1) as usize % pages;
+                // A write pin: the page leaves RAM dirty, so writes and reads both run.
+                let mut guard = s.pin_mut(&mut handles[i]).expect("pin");
+                guard[0] = guard[0].wrapping_add(1);
+            }
+            random[e].push(start.elapsed().as_secs_f64() / pins as f64);
+        }
+    }
+    println!("| workload | threads | io_uring | io_uring / threads |");
+    println!("|---|---|---|---|");
+    let (st, su) = (median(scan[0].clone()), median(scan[1].clone()));
+    println!(
+        "| scan, read-ahead 16 | {:.1} ms | {:.1} ms | {:.2} |",
+        st * 1e3,
+        su * 1e3,
+        su / st
+    );
+    let (rt, ru) = (median(random[0].clone()), median(random[1].clone()));
+    println!(
+        "| random pins | {:.1} µs | {:.1} µs | {:.2} |",
+        rt * 1e6,
+        ru * 1e6,
+        ru / rt
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep it tiny there.
@@ -322,4 +393,5 @@ fn main() {
     gemm_section(n, runs);
     scan_section(scan);
     random_section(scan, random);
+    engines_section(scan, random, if test_mode { 1 } else { 3 });
 }

@@ -7,19 +7,45 @@ use std::path::PathBuf;
 
 use umrf::residency::CpuLocal;
 use umrf::tiered::{
-    Location, PressureMonitor, PressurePolicy, Replacement, SpillTier, Tiered, TieredError,
-    TieredStore,
+    IoBackend, IoEngine, Location, PressureMonitor, PressurePolicy, Replacement, SpillTier, Tiered,
+    TieredError, TieredStore,
 };
 
 const PAGE: usize = 4096;
 
-fn new_store(ram_pages: usize, threads: usize, policy: Replacement) -> TieredStore<CpuLocal> {
+/// The background engines the tests run with: threads, and `io_uring` where the kernel allows
+/// it (a refusal is printed, and the tests run with threads alone).
+fn backgrounds() -> Vec<IoBackend> {
+    match TieredStore::<CpuLocal>::builder()
+        .ram_budget(1 << 16)
+        .page_size(PAGE)
+        .io(IoBackend::IoUring)
+        .build()
+    {
+        Ok(_) => vec![IoBackend::Threads, IoBackend::IoUring],
+        Err(e) => {
+            eprintln!("io_uring is refused here, testing threads alone: {e}");
+            vec![IoBackend::Threads]
+        }
+    }
+}
+
+/// A store of `ram_pages` pages of RAM, 8 of tmpfs and a big disk; demotion off (its tests
+/// are below), so tier counts are exact.
+fn new_store(
+    ram_pages: usize,
+    threads: usize,
+    io: IoBackend,
+    policy: Replacement,
+) -> TieredStore<CpuLocal> {
     TieredStore::<CpuLocal>::builder()
         .page_size(PAGE)
         .ram_budget((ram_pages * PAGE) as u64)
         .tmpfs("/dev/shm", 8 * PAGE as u64)
         .disk(std::env::temp_dir(), 1 << 30)
         .io_threads(threads)
+        .io(io)
+        .demote(false)
         .replacement(policy)
         .build()
         .unwrap()
@@ -53,9 +79,24 @@ fn check(store: &TieredStore<CpuLocal>, pages: &[Tiered<u32, CpuLocal>]) {
 #[test]
 fn pages_round_trip_through_every_tier_with_every_policy_and_io_mode() {
     for policy in [Replacement::Clock, Replacement::Lru] {
-        for threads in [0, 2] {
-            let store = new_store(4, threads, policy);
-            assert_eq!(store.io_threads(), threads);
+        let mut modes = vec![(0, IoBackend::Threads)];
+        modes.extend(backgrounds().into_iter().map(|io| (2, io)));
+        for (threads, io) in modes {
+            let store = new_store(4, threads, io, policy);
+            let engine = match (threads, io) {
+                (0, _) => IoEngine::Inline,
+                (_, IoBackend::IoUring) => IoEngine::IoUring,
+                _ => IoEngine::Threads,
+            };
+            assert_eq!(store.io_engine(), engine);
+            assert_eq!(
+                store.io_threads(),
+                if engine == IoEngine::Threads {
+                    threads
+                } else {
+                    0
+                }
+            );
             let pages = fill(&store, 40);
             store.quiesce();
             let s = store.stats();
@@ -75,7 +116,7 @@ fn pages_round_trip_through_every_tier_with_every_policy_and_io_mode() {
             assert_eq!(
                 s.tmpfs.writes + s.disk.writes,
                 writes,
-                "{policy:?} {threads}: {s:?}"
+                "{policy:?} {engine}: {s:?}"
             );
             assert!(s.clean_evictions > 0 && s.misses > 0);
             assert!(s.tmpfs.promotions + s.disk.promotions > 0);
@@ -92,7 +133,13 @@ fn pages_round_trip_through_every_tier_with_every_policy_and_io_mode() {
 
 #[test]
 fn pinned_pages_are_never_evicted_and_a_fully_pinned_ram_is_an_error() {
-    let store = new_store(3, 1, Replacement::Clock);
+    for io in backgrounds() {
+        pinned_pages_are_never_evicted_with(io);
+    }
+}
+
+fn pinned_pages_are_never_evicted_with(io: IoBackend) {
+    let store = new_store(3, 1, io, Replacement::Clock);
     let mut held = fill(&store, 3);
     let [first, second, third] = &mut held[..] else {
         unreachable!()
@@ -118,11 +165,18 @@ fn pinned_pages_are_never_evicted_and_a_fully_pinned_ram_is_an_error() {
 
 #[test]
 fn sequential_read_ahead_serves_a_scan_from_ram() {
+    for io in backgrounds() {
+        read_ahead_serves_a_scan_with(io);
+    }
+}
+
+fn read_ahead_serves_a_scan_with(io: IoBackend) {
     let store = TieredStore::<CpuLocal>::builder()
         .page_size(PAGE)
         .ram_budget((16 * PAGE) as u64)
         .tmpfs("/dev/shm", 1 << 20)
         .io_threads(2)
+        .io(io)
         .build()
         .unwrap();
     let pages = fill(&store, 128); // 8x the RAM budget
@@ -145,7 +199,13 @@ fn sequential_read_ahead_serves_a_scan_from_ram() {
 
 #[test]
 fn explicit_prefetch_brings_pages_in_without_blocking() {
-    let lru = new_store(8, 1, Replacement::Lru);
+    for io in backgrounds() {
+        explicit_prefetch_with(io);
+    }
+}
+
+fn explicit_prefetch_with(io: IoBackend) {
+    let lru = new_store(8, 1, io, Replacement::Lru);
     let store = &lru;
     let pages = fill(store, 24);
     store.quiesce();
@@ -163,7 +223,7 @@ fn explicit_prefetch_brings_pages_in_without_blocking() {
     assert_eq!(s.prefetch_hits - before.prefetch_hits, 4, "{s:?}");
     assert_eq!(s.misses, before.misses);
     // Without I/O threads, prefetch starts nothing and says so.
-    let inline = new_store(2, 0, Replacement::Clock);
+    let inline = new_store(2, 0, IoBackend::Auto, Replacement::Clock);
     let pages = fill(&inline, 6);
     inline.prefetch(&pages[..2]).unwrap();
     assert_eq!(inline.stats().prefetch_dropped, 2);
@@ -216,7 +276,7 @@ fn zero_budgets_and_bad_geometry_are_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("RAM budget"), "{err}");
-    let err = new_store(1, 0, Replacement::Clock)
+    let err = new_store(1, 0, IoBackend::Auto, Replacement::Clock)
         .alloc::<[u8; 3]>()
         .unwrap_err();
     assert!(
@@ -228,8 +288,8 @@ fn zero_budgets_and_bad_geometry_are_errors() {
 #[test]
 fn a_handle_of_another_store_is_refused() {
     let (a, b) = (
-        new_store(2, 0, Replacement::Clock),
-        new_store(2, 0, Replacement::Clock),
+        new_store(2, 0, IoBackend::Auto, Replacement::Clock),
+        new_store(2, 0, IoBackend::Auto, Replacement::Clock),
     );
     let page = a.alloc::<u8>().unwrap();
     let err = b.pin(&page).map(|_| ()).unwrap_err();
@@ -292,7 +352,13 @@ fn memory_pressure_shrinks_the_ram_tier_below_its_budget() {
 
 #[test]
 fn tier_counters_add_up() {
-    let store = new_store(2, 1, Replacement::Clock);
+    for io in backgrounds() {
+        tier_counters_add_up_with(io);
+    }
+}
+
+fn tier_counters_add_up_with(io: IoBackend) {
+    let store = new_store(2, 1, io, Replacement::Clock);
     let pages = fill(&store, 12);
     store.quiesce();
     check(&store, &pages);
@@ -363,8 +429,11 @@ fn a_tiled_product_pattern_keeps_the_block_accounting_exact() {
     // Three matrices of 4x4 tiles through 12 pages of RAM, the next steps prefetched, as the
     // out-of-core GEMM does; debug builds check the pool's blocks against the table on every
     // pin and prefetch.
-    for policy in [Replacement::Lru, Replacement::Clock] {
-        let store = new_store(12, 2, policy);
+    for (policy, io) in [Replacement::Lru, Replacement::Clock]
+        .into_iter()
+        .flat_map(|p| backgrounds().into_iter().map(move |io| (p, io)))
+    {
+        let store = new_store(12, 2, io, policy);
         let a = fill(&store, 16);
         let b = fill(&store, 16);
         let mut c = fill(&store, 16);

@@ -5,20 +5,13 @@
 
 use umrf::backing::fault::{self, FaultPlan, OsCall};
 use umrf::residency::CpuLocal;
-use umrf::tiered::{Tiered, TieredError, TieredStore};
+use umrf::tiered::{IoBackend, IoEngine, IoFallback, Tiered, TieredError, TieredStore};
 
 const PAGE: usize = 4096;
 const PAGES: usize = 24;
 
 fn build(threads: usize) -> TieredStore<CpuLocal> {
-    TieredStore::<CpuLocal>::builder()
-        .page_size(PAGE)
-        .ram_budget((4 * PAGE) as u64)
-        .tmpfs("/dev/shm", 8 * PAGE as u64)
-        .disk(std::env::temp_dir(), 1 << 26)
-        .io_threads(threads)
-        .build()
-        .unwrap()
+    build_with(threads, IoBackend::Threads).unwrap()
 }
 
 /// Writes `PAGES` pages and reads them all back, twice; returns the errors seen on the way.
@@ -168,4 +161,105 @@ fn a_tier_file_that_cannot_be_opened_falls_through() {
     let s = store.stats();
     assert_eq!(s.tmpfs.pages + s.disk.pages, PAGES as u64 - s.ram_pages);
     all_read_back(&store, &pages);
+}
+
+#[test]
+fn a_refused_ring_falls_back_to_threads_observably_or_is_an_error() {
+    let _plan = FaultPlan::new()
+        .fail(OsCall::UringSetup, libc::EPERM)
+        .install();
+    let auto = TieredStore::<CpuLocal>::builder()
+        .page_size(PAGE)
+        .ram_budget((4 * PAGE) as u64)
+        .io(IoBackend::Auto)
+        .build()
+        .unwrap();
+    let s = auto.stats();
+    assert_eq!(s.io_engine, IoEngine::Threads);
+    assert_eq!(s.io_fallback, Some(IoFallback { errno: libc::EPERM }));
+    assert_eq!(s.io_fallback.unwrap().reason(), "forbidden");
+    let (pages, errors) = workload(&auto);
+    assert!(errors.is_empty(), "{errors:?}");
+    all_read_back(&auto, &pages);
+    let err = TieredStore::<CpuLocal>::builder()
+        .io(IoBackend::IoUring)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, TieredError::IoUnavailable { .. }), "{err}");
+    assert!(err.to_string().contains("io_uring_disabled"), "{err}");
+}
+
+#[test]
+fn write_faults_on_the_ring_lose_nothing() {
+    let (_, writes) = clean_calls(OsCall::SpillWrite);
+    for errno in [libc::EIO, libc::ENOSPC] {
+        for n in 0..writes {
+            let _plan = FaultPlan::new()
+                .fail_nth(OsCall::SpillWrite, n, errno)
+                .install();
+            let Ok(store) = build_with(1, IoBackend::IoUring) else {
+                eprintln!("io_uring is refused here");
+                return;
+            };
+            assert_eq!(store.stats().io_engine, IoEngine::IoUring);
+            let (pages, errors) = workload(&store);
+            assert!(errors.is_empty(), "write {n}, errno {errno}: {errors:?}");
+            all_read_back(&store, &pages);
+        }
+    }
+}
+
+#[test]
+fn demotion_moves_the_coldest_tmpfs_pages_to_disk() {
+    for io in [IoBackend::Threads, IoBackend::Auto] {
+        let store = build_demoting(io, &FaultPlan::new());
+        let (pages, errors) = workload(&store);
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = store.stats();
+        assert!(s.demotions > 0, "tmpfs filled up: {s:?}");
+        assert_eq!(s.demotion_failures, 0, "{s:?}");
+        assert_eq!(s.tmpfs.pages + s.disk.pages + s.ram_pages, PAGES as u64);
+        all_read_back(&store, &pages);
+    }
+}
+
+#[test]
+fn a_failed_demotion_leaves_the_page_readable_on_tmpfs() {
+    for errno in [libc::EIO, libc::ENOSPC] {
+        let plan = FaultPlan::new().fail(OsCall::Demote, errno);
+        let store = build_demoting(IoBackend::Auto, &plan);
+        let (pages, errors) = workload(&store);
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = store.stats();
+        assert_eq!(s.demotions, 0, "{s:?}");
+        assert!(s.demotion_failures > 0, "{s:?}");
+        assert_eq!(s.tmpfs.pages, 8, "the pages stayed on tmpfs: {s:?}");
+        all_read_back(&store, &pages);
+    }
+}
+
+fn build_with(threads: usize, io: IoBackend) -> Result<TieredStore<CpuLocal>, TieredError> {
+    TieredStore::<CpuLocal>::builder()
+        .page_size(PAGE)
+        .ram_budget((4 * PAGE) as u64)
+        .tmpfs("/dev/shm", 8 * PAGE as u64)
+        .disk(std::env::temp_dir(), 1 << 26)
+        .io_threads(threads)
+        .io(io)
+        .demote(false)
+        .build()
+}
+
+/// A store that demotes, its demotion thread under `plan`.
+fn build_demoting(io: IoBackend, plan: &FaultPlan) -> TieredStore<CpuLocal> {
+    let _plan = plan.clone().install();
+    TieredStore::<CpuLocal>::builder()
+        .page_size(PAGE)
+        .ram_budget((4 * PAGE) as u64)
+        .tmpfs("/dev/shm", 8 * PAGE as u64)
+        .disk(std::env::temp_dir(), 1 << 26)
+        .io_threads(1)
+        .io(io)
+        .build()
+        .unwrap()
 }

@@ -53,12 +53,17 @@ pub enum OsCall {
     SpillWrite,
     /// `pread` of a page from a tier file (a miss or a prefetch).
     SpillRead,
+    /// `io_uring_setup` of a tiered store's I/O ring (a refusal makes
+    /// [`IoBackend::Auto`](crate::tiered::IoBackend::Auto) fall back to threads).
+    UringSetup,
+    /// `pwrite` of a page demoted from the tmpfs tier into the disk tier.
+    Demote,
 }
 
 #[cfg_attr(not(any(test, feature = "fault-injection")), allow(dead_code))]
 impl OsCall {
     /// Every call, in declaration order (the index of a call in this list is its counter).
-    pub(crate) const ALL: [OsCall; 14] = [
+    pub(crate) const ALL: [OsCall; 16] = [
         OsCall::Mmap,
         OsCall::Mprotect,
         OsCall::MmapHugeTlb,
@@ -73,6 +78,8 @@ impl OsCall {
         OsCall::SpillOpen,
         OsCall::SpillWrite,
         OsCall::SpillRead,
+        OsCall::UringSetup,
+        OsCall::Demote,
     ];
 
     /// The call's position in [`OsCall::ALL`].
@@ -98,6 +105,8 @@ impl core::fmt::Display for OsCall {
             OsCall::SpillOpen => "open(O_TMPFILE)",
             OsCall::SpillWrite => "pwrite",
             OsCall::SpillRead => "pread",
+            OsCall::UringSetup => "io_uring_setup",
+            OsCall::Demote => "pwrite(demotion)",
         })
     }
 }

@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::backend::IoBackend;
 use super::error::{SpillTier, TieredError};
 use super::pressure::{PressureMonitor, PressurePolicy};
 use super::replace::Replacement;
@@ -13,7 +14,8 @@ use crate::Residency;
 /// Settings of a [`TieredStore`]; made by [`TieredStore::builder`].
 ///
 /// Defaults: 64 KiB pages, a 64 MiB RAM budget, a tmpfs tier of 1 GiB in `/dev/shm`, a disk
-/// tier of 16 GiB in the system temporary directory, two I/O threads, LRU replacement, no
+/// tier of 16 GiB in the system temporary directory, background I/O on `io_uring` where the
+/// kernel allows it (else two I/O threads), demotion from tmpfs to disk, LRU replacement, no
 /// read-ahead, no pressure monitoring. Tier files grow as pages are spilled; the budgets are
 /// caps, not reservations.
 ///
@@ -41,6 +43,8 @@ pub struct TieredBuilder<R: Residency> {
     pub(crate) ram_budget: u64,
     pub(crate) tiers: [(PathBuf, u64); 2],
     pub(crate) io_threads: usize,
+    pub(crate) io: IoBackend,
+    pub(crate) demote: bool,
     pub(crate) replacement: Replacement,
     pub(crate) read_ahead: usize,
     pub(crate) pressure: Option<(PressureMonitor, PressurePolicy, Duration)>,
@@ -58,6 +62,8 @@ impl<R: Residency> Default for TieredBuilder<R> {
                 (std::env::temp_dir(), 16 << 30),
             ],
             io_threads: 2,
+            io: IoBackend::Auto,
+            demote: true,
             replacement: Replacement::Lru,
             read_ahead: 0,
             pressure: None,
@@ -98,10 +104,37 @@ impl<R: Residency> TieredBuilder<R> {
         self
     }
 
-    /// Background I/O threads for spills and prefetches. With 0, spills are written on the
-    /// caller's thread and prefetches are not made (counted as dropped).
+    /// Background I/O threads for spills and prefetches (of the [`IoBackend::Threads`]
+    /// engine, and of [`IoBackend::Auto`] when it falls back). With 0 there is no background
+    /// I/O, whatever the engine: spills are written on the caller's thread and prefetches are
+    /// not made (counted as dropped).
     pub fn io_threads(mut self, threads: usize) -> Self {
         self.io_threads = threads;
+        self
+    }
+
+    /// The background I/O engine (default [`IoBackend::Auto`]: `io_uring` where the kernel
+    /// allows it, else threads; [`TieredStats::io_engine`](super::TieredStats::io_engine) and
+    /// [`io_fallback`](super::TieredStats::io_fallback) tell which runs, and why).
+    ///
+    /// ```
+    /// use umrf::tiered::{IoBackend, IoEngine, TieredStore};
+    /// let store = TieredStore::<umrf::residency::CpuLocal>::builder().io(IoBackend::Auto).build()?;
+    /// let stats = store.stats();
+    /// // io_uring, or threads with the kernel's reason for refusing the ring.
+    /// assert!(stats.io_engine == IoEngine::IoUring || stats.io_fallback.is_some());
+    /// # Ok::<(), umrf::tiered::TieredError>(())
+    /// ```
+    pub fn io(mut self, backend: IoBackend) -> Self {
+        self.io = backend;
+        self
+    }
+
+    /// Demotion (default on): when the tmpfs tier is at its budget or full, its coldest pages
+    /// are moved to the disk tier in the background, so new spills from RAM find room on tmpfs.
+    /// Needs background I/O (`io_threads` above 0).
+    pub fn demote(mut self, on: bool) -> Self {
+        self.demote = on;
         self
     }
 
@@ -135,9 +168,28 @@ impl<R: Residency> TieredBuilder<R> {
     ///
     /// # Errors
     /// [`TieredError::InvalidConfig`] for a page size that is not a positive multiple of 64 or
-    /// a budget below one page; [`TieredError::Pool`] when the pool cannot be built (the
-    /// residency is unavailable, or memory cannot be had).
+    /// a budget below one page, or [`IoBackend::IoUring`] with `io_threads(0)`;
+    /// [`TieredError::Pool`] when the pool cannot be built (the residency is unavailable, or
+    /// memory cannot be had); [`TieredError::IoUnavailable`] when [`IoBackend::IoUring`] was
+    /// asked for and the kernel refuses the ring.
+    ///
+    /// ```
+    /// use umrf::tiered::{IoBackend, TieredError, TieredStore};
+    /// let err = TieredStore::<umrf::residency::CpuLocal>::builder()
+    ///     .io(IoBackend::IoUring)
+    ///     .io_threads(0)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, TieredError::InvalidConfig { .. }));
+    /// ```
     pub fn build(self) -> Result<TieredStore<R>, TieredError> {
+        if self.io == IoBackend::IoUring && self.io_threads == 0 {
+            return Err(TieredError::InvalidConfig {
+                reason: "io_threads(0) asks for I/O on the caller's thread and \
+                         io(IoBackend::IoUring) for a ring: drop one of them"
+                    .to_owned(),
+            });
+        }
         if self.page_size == 0 || !self.page_size.is_multiple_of(crate::BLOCK_GRANULE) {
             return Err(TieredError::InvalidConfig {
                 reason: format!(

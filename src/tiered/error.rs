@@ -150,6 +150,17 @@ pub enum TieredError {
         /// The id of the store that made the handle.
         store: u64,
     },
+    /// [`IoBackend::IoUring`](super::IoBackend::IoUring) was asked for and the kernel refused
+    /// to set up the ring.
+    #[error(
+        "io_uring was asked for (TieredBuilder::io) and cannot be set up: {}; use \
+         IoBackend::Auto to fall back to I/O threads",
+        super::IoFallback { errno: source.raw_os_error().unwrap_or(libc::ENOSYS) }
+    )]
+    IoUnavailable {
+        /// What `io_uring_setup` (or the probe of its operations) said.
+        source: io::Error,
+    },
     /// A pressure file could not be read or parsed.
     #[error("cannot read memory pressure from {}: {reason}", path.display())]
     Pressure {

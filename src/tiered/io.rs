@@ -1,6 +1,10 @@
-//! Background I/O: worker threads that write spilled pages and read prefetched ones.
+//! Background I/O: the engine that writes spilled pages and reads prefetched ones.
 //!
-//! The store hands a worker a job holding the page's block as a [`Capability`] (the block is
+//! [`Workers`] is the store's view of its engine: I/O threads (below) or an `io_uring`
+//! ([`super::uring`]), as [`IoBackend`] asks and the kernel allows. Either takes jobs and
+//! gives back the same [`Done`]s, so the store's table does not know which runs.
+//!
+//! The store hands a worker thread a job holding the page's block as a [`Capability`] (the block is
 //! out of the store's hands, so nothing else touches it), the tier file and the slot; the
 //! worker does the `pwrite`/`pread`, checksums the page, and sends the capability back on the
 //! completion mailbox. Jobs go round-robin to one mailbox per worker; the completion mailbox
@@ -14,8 +18,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::backend::{IoBackend, IoEngine, IoFallback};
 use super::checksum::page_checksum;
-use super::error::SpillTier;
+use super::error::{SpillTier, TieredError};
 use super::stats::Counters;
 use super::tier_file::SpillFile;
 use crate::mailbox::{Receiver, Sender, mailbox};
@@ -87,34 +92,157 @@ pub(crate) struct Done<R: Residency> {
 // and an owned error.
 unsafe impl<R: Residency> Transferable for Done<R> {}
 
-/// The I/O workers of one store.
+/// The background I/O engine of one store.
 pub(crate) struct Workers<R: Residency> {
-    jobs: Vec<Sender<Job<R>>>,
-    next: usize,
-    pub(crate) done: Receiver<Done<R>>,
-    threads: Vec<JoinHandle<()>>,
-    /// Jobs sent and not yet taken back from `done`.
+    engine: Engine<R>,
+    /// Jobs submitted and not yet taken back.
     pub(crate) in_flight: usize,
 }
 
+enum Engine<R: Residency> {
+    Threads(Threads<R>),
+    #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+    Uring(Box<super::uring::Ring<R>>),
+}
+
+/// What [`Workers::start`] set up: the engine (none: inline I/O), and why `io_uring` was
+/// refused, when [`IoBackend::Auto`] fell back to threads.
+pub(crate) struct Started<R: Residency> {
+    pub(crate) workers: Option<Workers<R>>,
+    pub(crate) fallback: Option<IoFallback>,
+}
+
 impl<R: Residency> Workers<R> {
+    /// Starts the engine `backend` asks for, with `threads` threads (0: none, I/O inline) for
+    /// jobs of up to `depth` blocks in flight.
+    ///
+    /// # Errors
+    /// [`TieredError::IoUnavailable`] when [`IoBackend::IoUring`] was asked for and the kernel
+    /// refused the ring. Threads that cannot be started leave the store doing its I/O inline,
+    /// observably ([`IoEngine::Inline`]).
+    pub(crate) fn start(
+        backend: IoBackend,
+        threads: usize,
+        depth: usize,
+        counters: &Arc<Counters>,
+    ) -> Result<Started<R>, TieredError> {
+        if threads == 0 {
+            return Ok(Started {
+                workers: None,
+                fallback: None,
+            });
+        }
+        let mut fallback = None;
+        if backend != IoBackend::Threads {
+            match Self::ring(depth, counters) {
+                Ok(engine) => {
+                    return Ok(Started {
+                        workers: Some(Workers {
+                            engine,
+                            in_flight: 0,
+                        }),
+                        fallback: None,
+                    });
+                }
+                Err(source) if backend == IoBackend::IoUring => {
+                    return Err(TieredError::IoUnavailable { source });
+                }
+                Err(source) => {
+                    fallback = Some(IoFallback {
+                        errno: source.raw_os_error().unwrap_or(libc::ENOSYS),
+                    });
+                }
+            }
+        }
+        let workers = Threads::spawn(threads, depth, counters)
+            .ok()
+            .map(|threads| Workers {
+                engine: Engine::Threads(threads),
+                in_flight: 0,
+            });
+        Ok(Started { workers, fallback })
+    }
+
+    /// An `io_uring` engine (refused with `ENOSYS` where this build has none).
+    fn ring(depth: usize, counters: &Arc<Counters>) -> io::Result<Engine<R>> {
+        #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+        {
+            super::uring::Ring::new(depth, counters).map(|ring| Engine::Uring(Box::new(ring)))
+        }
+        #[cfg(not(all(target_os = "linux", not(miri), not(umrf_loom))))]
+        {
+            let _ = (depth, counters);
+            Err(io::Error::from_raw_os_error(libc::ENOSYS))
+        }
+    }
+
+    /// The engine running.
+    pub(crate) fn engine(&self) -> IoEngine {
+        match self.engine {
+            Engine::Threads(_) => IoEngine::Threads,
+            #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+            Engine::Uring(_) => IoEngine::IoUring,
+        }
+    }
+
+    /// Starts `job` in the background.
+    ///
+    /// # Errors
+    /// The job back when a worker thread is gone (it panicked); the caller does it inline.
+    pub(crate) fn submit(&mut self, job: Job<R>) -> Result<(), Job<R>> {
+        match &mut self.engine {
+            Engine::Threads(threads) => threads.submit(job)?,
+            #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+            Engine::Uring(ring) => ring.submit(job),
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// A finished job, if one is there.
+    pub(crate) fn try_take(&mut self) -> Option<Done<R>> {
+        let done = match &mut self.engine {
+            Engine::Threads(threads) => threads.done.try_recv().ok(),
+            #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+            Engine::Uring(ring) => ring.try_take(),
+        }?;
+        self.in_flight -= 1;
+        Some(done)
+    }
+
+    /// The next finished job, waiting for it (`None` only if the engine has none to give).
+    pub(crate) fn take(&mut self) -> Option<Done<R>> {
+        let done = match &mut self.engine {
+            Engine::Threads(threads) => threads.done.recv().ok(),
+            #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+            Engine::Uring(ring) => ring.take(),
+        }?;
+        self.in_flight -= 1;
+        Some(done)
+    }
+}
+
+/// The I/O worker threads of one store.
+struct Threads<R: Residency> {
+    jobs: Vec<Sender<Job<R>>>,
+    next: usize,
+    done: Receiver<Done<R>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<R: Residency> Threads<R> {
     /// Starts `threads` workers, each with mailboxes of `depth` messages.
     ///
     /// # Errors
     /// The spawn error when a thread could not be started (the store then does its I/O on the
     /// caller's thread).
-    pub(crate) fn spawn(
-        threads: usize,
-        depth: usize,
-        counters: &Arc<Counters>,
-    ) -> io::Result<Workers<R>> {
+    fn spawn(threads: usize, depth: usize, counters: &Arc<Counters>) -> io::Result<Threads<R>> {
         let (done_tx, done) = mailbox::<Done<R>>(depth.max(1));
-        let mut workers = Workers {
+        let mut workers = Threads {
             jobs: Vec::new(),
             next: 0,
             done,
             threads: Vec::new(),
-            in_flight: 0,
         };
         for i in 0..threads {
             let (tx, rx) = mailbox::<Job<R>>(depth.max(1));
@@ -139,36 +267,14 @@ impl<R: Residency> Workers<R> {
     ///
     /// # Errors
     /// The job back when the worker is gone (it panicked); the caller does it inline.
-    pub(crate) fn submit(&mut self, job: Job<R>) -> Result<(), Job<R>> {
+    fn submit(&mut self, job: Job<R>) -> Result<(), Job<R>> {
         let worker = self.next % self.jobs.len();
         self.next = self.next.wrapping_add(1);
-        match self.jobs[worker].send(job) {
-            Ok(()) => {
-                self.in_flight += 1;
-                Ok(())
-            }
-            Err(err) => Err(err.into_inner()),
-        }
+        self.jobs[worker].send(job).map_err(|err| err.into_inner())
     }
 }
 
-impl<R: Residency> Workers<R> {
-    /// A finished job, if one is there.
-    pub(crate) fn try_take(&mut self) -> Option<Done<R>> {
-        let done = self.done.try_recv().ok()?;
-        self.in_flight -= 1;
-        Some(done)
-    }
-
-    /// The next finished job, waiting for it (`None` only if every worker is gone).
-    pub(crate) fn take(&mut self) -> Option<Done<R>> {
-        let done = self.done.recv().ok()?;
-        self.in_flight -= 1;
-        Some(done)
-    }
-}
-
-impl<R: Residency> Drop for Workers<R> {
+impl<R: Residency> Drop for Threads<R> {
     fn drop(&mut self) {
         self.jobs.clear(); // each worker's loop ends
         for thread in self.threads.drain(..) {

@@ -15,12 +15,16 @@
 //!   budget or full (`ENOSPC`) or refuses the write; a page every tier refuses stays in RAM and
 //!   the caller gets [`TieredError::SpillFailed`].
 //! - **Background I/O**: spills and prefetches ([`TieredStore::prefetch`], the sequential
-//!   [`read_ahead`](TieredBuilder::read_ahead)) run on I/O threads, which receive each page's
-//!   block as a [`Capability`](crate::Capability) (positioned `pread`/`pwrite`; `io_uring` is
-//!   not used) (state
-//!   [`BlockState::Spilled`](crate::BlockState::Spilled) while written, logged as
-//!   [`EventKind::Spilled`](crate::events::EventKind::Spilled)). Only a true miss reads on the
-//!   caller's thread.
+//!   [`read_ahead`](TieredBuilder::read_ahead)) run on an `io_uring` (the kernel's workers do
+//!   the copies) or on I/O threads ([`IoBackend`]; [`IoBackend::Auto`] falls back to threads
+//!   when the kernel refuses the ring, and says why in [`TieredStats::io_fallback`]). Either
+//!   engine holds each page's block as a [`Capability`](crate::Capability) until its positioned
+//!   read or write is done (state [`BlockState::Spilled`](crate::BlockState::Spilled) while
+//!   written, logged as [`EventKind::Spilled`](crate::events::EventKind::Spilled)). Only a true
+//!   miss reads on the caller's thread.
+//! - **Demotion**: when tmpfs is at its budget or full, its coldest pages move to disk in the
+//!   background ([`TieredBuilder::demote`]), so the data spilled last, the warmest, stays in
+//!   the faster tier; a page stays readable on tmpfs until its disk copy is written.
 //! - **Integrity**: tier files are mode 0600 and nameless (`O_TMPFILE`, or unlinked at once),
 //!   so nothing survives the process; each page written is checksummed (CRC-32C) and verified
 //!   when read: a corrupt page is [`TieredError::Corrupt`] naming it.
@@ -54,8 +58,10 @@
 //! # Ok::<(), umrf::tiered::TieredError>(())
 //! ```
 
+mod backend;
 mod checksum;
 mod config;
+mod demote;
 mod error;
 mod handle;
 mod io;
@@ -65,7 +71,10 @@ mod stats;
 mod store;
 mod table;
 mod tier_file;
+#[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+mod uring;
 
+pub use backend::{IoBackend, IoEngine, IoFallback};
 pub use config::TieredBuilder;
 pub use error::{PageId, SpillTier, TieredError};
 pub use handle::{Pinned, PinnedMut, Tiered};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backend::{IoEngine, IoFallback};
 use super::error::SpillTier;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -41,6 +42,12 @@ pub(crate) struct Counters {
     pub(crate) spill_failures: AtomicU64,
     pub(crate) corrupt: AtomicU64,
     pub(crate) pressure_shrinks: AtomicU64,
+    /// [`IoEngine::code`] of the engine running.
+    pub(crate) io_engine: AtomicU64,
+    /// The `errno` of the refused ring that made `Auto` fall back (0: none).
+    pub(crate) io_fallback: AtomicU64,
+    pub(crate) demotions: AtomicU64,
+    pub(crate) demotion_failures: AtomicU64,
     pub(crate) tiers: [TierCounters; 2],
 }
 
@@ -63,6 +70,10 @@ impl Counters {
             spill_failures: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
             pressure_shrinks: AtomicU64::new(0),
+            io_engine: AtomicU64::new(IoEngine::Inline.code()),
+            io_fallback: AtomicU64::new(0),
+            demotions: AtomicU64::new(0),
+            demotion_failures: AtomicU64::new(0),
             tiers: Default::default(),
         })
     }
@@ -121,6 +132,15 @@ impl Counters {
             spill_failures: get(&self.spill_failures),
             corrupt_reads: get(&self.corrupt),
             pressure_shrinks: get(&self.pressure_shrinks),
+            io_engine: IoEngine::from_code(get(&self.io_engine)),
+            io_fallback: match get(&self.io_fallback) {
+                0 => None,
+                errno => Some(IoFallback {
+                    errno: errno as i32,
+                }),
+            },
+            demotions: get(&self.demotions),
+            demotion_failures: get(&self.demotion_failures),
             tmpfs: tier(&self.tiers[0]),
             disk: tier(&self.tiers[1]),
         }
@@ -217,6 +237,17 @@ pub struct TieredStats {
     pub corrupt_reads: u64,
     /// Times memory pressure lowered the RAM limit.
     pub pressure_shrinks: u64,
+    /// The background I/O engine running.
+    pub io_engine: IoEngine,
+    /// Why [`IoBackend::Auto`](super::IoBackend::Auto) runs threads: the kernel refused the
+    /// ring (`None` when it was not tried, or was set up).
+    pub io_fallback: Option<IoFallback>,
+    /// Pages moved from the tmpfs tier to the disk tier to make room on tmpfs (their disk copy
+    /// written and checked).
+    pub demotions: u64,
+    /// Demotions given up (a read, checksum or write failed, or the page changed meanwhile):
+    /// the page stayed on tmpfs.
+    pub demotion_failures: u64,
     /// The tmpfs tier.
     pub tmpfs: TierStats,
     /// The disk tier.

@@ -6,7 +6,9 @@ use core::ptr::NonNull;
 
 use bytemuck::Pod;
 
+use super::backend::IoEngine;
 use super::config::TieredBuilder;
+use super::demote::Demoter;
 use super::error::{PageId, SpillTier, TieredError};
 use super::handle::{Pinned, PinnedMut, Tiered};
 use super::io::Workers;
@@ -91,13 +93,26 @@ impl<R: Residency> TieredStore<R> {
             .build()?;
         let lease = pool.attach_slot(0)?;
         let counters = Counters::new(b.name, b.page_size, (blocks * b.page_size) as u64);
-        // Threads that cannot be started leave the store doing its I/O inline, observably
-        // (`io_threads()` is 0).
-        let workers = (b.io_threads > 0)
-            .then(|| Workers::spawn(b.io_threads, blocks, &counters).ok())
-            .flatten();
-        let io_threads = if workers.is_some() { b.io_threads } else { 0 };
+        let started = Workers::start(b.io, b.io_threads, blocks, &counters)?;
+        let workers = started.workers;
+        let engine = workers.as_ref().map_or(IoEngine::Inline, Workers::engine);
+        counters.io_engine.store(engine.code(), Ordering::Relaxed);
+        if let Some(fallback) = started.fallback {
+            counters
+                .io_fallback
+                .store(fallback.errno as u64, Ordering::Relaxed);
+        }
+        let io_threads = if engine == IoEngine::Threads {
+            b.io_threads
+        } else {
+            0
+        };
         let [(tmpfs_dir, tmpfs_budget), (disk_dir, disk_budget)] = b.tiers;
+        let demoter = if b.demote && workers.is_some() && tmpfs_budget > 0 && disk_budget > 0 {
+            Demoter::start(b.page_size, tmpfs_budget / b.page_size as u64, &counters)
+        } else {
+            Demoter::off()
+        };
         let table = Table {
             pages: Vec::new(),
             free_ids: Vec::new(),
@@ -108,6 +123,7 @@ impl<R: Residency> TieredStore<R> {
                 TierFile::new(SpillTier::Disk, disk_dir, disk_budget, b.page_size),
             ],
             workers,
+            demoter,
             ram_blocks: 0,
             writing: 0,
             ram_limit: blocks,
@@ -408,10 +424,22 @@ impl<R: Residency> TieredStore<R> {
         self.page_size
     }
 
-    /// Background I/O threads running (0: I/O on the caller's thread, asked for or because
-    /// threads could not be started).
+    /// Background I/O threads running (0 with the `io_uring` engine, or with I/O on the
+    /// caller's thread, asked for or because threads could not be started).
     pub fn io_threads(&self) -> usize {
         self.io_threads
+    }
+
+    /// The background I/O engine running (also in [`TieredStats::io_engine`]).
+    ///
+    /// ```
+    /// use umrf::tiered::{IoEngine, TieredStore};
+    /// let store = TieredStore::<umrf::residency::CpuLocal>::builder().io_threads(0).build()?;
+    /// assert_eq!(store.io_engine(), IoEngine::Inline);
+    /// # Ok::<(), umrf::tiered::TieredError>(())
+    /// ```
+    pub fn io_engine(&self) -> IoEngine {
+        self.stats().io_engine
     }
 
     /// The RAM limit in force now, in bytes.

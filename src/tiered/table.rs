@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::demote::Demoter;
 use super::error::{PageId, SpillTier, TieredError};
 use super::io::{Direction, Done, Job, Workers, transfer};
 use super::pressure::{PressureMonitor, PressurePolicy};
@@ -105,6 +106,7 @@ pub(crate) struct Table<R: Residency> {
     pub(crate) replacer: Replacer,
     pub(crate) tiers: [TierFile; 2],
     pub(crate) workers: Option<Workers<R>>,
+    pub(crate) demoter: Demoter,
     pub(crate) ram_blocks: usize,
     /// Spills in flight (each frees a block when done).
     pub(crate) writing: usize,
@@ -271,6 +273,7 @@ impl<R: Residency> Table<R> {
     /// The page will be written (or is freed): its tier copy is given up.
     pub(crate) fn forget_copy(&mut self, page: u32) {
         if let Some(copy) = self.pages[page as usize].copy.take() {
+            self.demoter.forget(page);
             self.tiers[copy.tier.index()].give_slot(copy.slot);
             self.tier_pages(copy.tier, -1);
         }
@@ -507,6 +510,7 @@ impl<R: Residency> Table<R> {
 
     /// Picks a tier slot for a spill: tmpfs first, then disk.
     fn reserve(&mut self, below: Option<SpillTier>) -> Result<(SpillTier, u64), String> {
+        self.start_demotions();
         let mut why = Vec::new();
         for tier in SpillTier::ALL {
             if below.is_some_and(|b| tier.index() <= b.index()) {
@@ -608,6 +612,9 @@ impl<R: Residency> Table<R> {
             checksum,
         });
         self.tier_pages(tier, 1);
+        if tier == SpillTier::Tmpfs {
+            self.note_tmpfs(page, slot);
+        }
         let c = self.counters.tier(tier);
         c.spills.fetch_add(1, Ordering::Relaxed);
     }
@@ -652,6 +659,7 @@ impl<R: Residency> Table<R> {
         while let Some(done) = self.workers.as_mut().and_then(Workers::try_take) {
             let _ = self.complete(lease, done);
         }
+        self.reap_demotions();
         self.issue_deferred(lease);
     }
 
@@ -669,6 +677,7 @@ impl<R: Residency> Table<R> {
         while self.in_flight() > 0 {
             let _ = self.wait_any(lease);
         }
+        self.drain_demotions();
     }
 
     /// Waits until `page` has no job in flight.

@@ -26,14 +26,38 @@ pub(crate) struct SpillFile {
 impl SpillFile {
     /// Writes one page into `slot`.
     pub(crate) fn write_page(&self, slot: u64, bytes: &[u8]) -> io::Result<()> {
-        fault_point(OsCall::SpillWrite)?;
-        self.file.write_all_at(bytes, slot * self.page_size)
+        self.write_page_as(OsCall::SpillWrite, slot, bytes)
+    }
+
+    /// Writes one page into `slot`, asking the fault seam about `call` first (a spill's
+    /// [`OsCall::SpillWrite`], a demotion's [`OsCall::Demote`]).
+    pub(crate) fn write_page_as(&self, call: OsCall, slot: u64, bytes: &[u8]) -> io::Result<()> {
+        fault_point(call)?;
+        self.file.write_all_at(bytes, self.offset(slot))
+    }
+
+    /// The byte offset of `slot` in the file.
+    pub(crate) fn offset(&self, slot: u64) -> u64 {
+        slot * self.page_size
+    }
+
+    /// The file's descriptor, for submissions to an I/O ring (valid while `self` lives).
+    #[cfg(all(target_os = "linux", not(miri), not(umrf_loom)))]
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd()
+    }
+
+    /// Cuts or grows the file to `bytes` (tests of short transfers).
+    #[cfg(all(test, target_os = "linux", not(miri)))]
+    pub(crate) fn set_len(&self, bytes: u64) -> io::Result<()> {
+        self.file.set_len(bytes)
     }
 
     /// Reads one page from `slot`.
     pub(crate) fn read_page(&self, slot: u64, bytes: &mut [u8]) -> io::Result<()> {
         fault_point(OsCall::SpillRead)?;
-        self.file.read_exact_at(bytes, slot * self.page_size)
+        self.file.read_exact_at(bytes, self.offset(slot))
     }
 
     /// The file's metadata (mode, link count), for checks.
@@ -82,6 +106,21 @@ impl TierFile {
     #[cfg(all(test, not(miri)))]
     pub(crate) fn used(&self) -> u64 {
         self.next - self.free.len() as u64 - self.lost
+    }
+
+    /// Slots that could be had now (free ones, and the budget left unless found full).
+    pub(crate) fn room(&self) -> u64 {
+        let fresh = if self.full {
+            0
+        } else {
+            self.capacity - self.next
+        };
+        self.free.len() as u64 + fresh
+    }
+
+    /// Slots the budget allows.
+    pub(crate) fn slots(&self) -> u64 {
+        self.capacity
     }
 
     /// Whether a slot could be had (budget left, and the file system not found full).
