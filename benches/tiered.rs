@@ -212,7 +212,7 @@ fn bytemuck_bytes(words: &[u64]) -> Vec<u8> {
 /// What one row of the scan scans.
 enum ScanPeer {
     Store {
-        store: TieredStore<CpuLocal>,
+        store: Box<TieredStore<CpuLocal>>,
         pages: Vec<Tiered<u64, CpuLocal>>,
     },
     Mmap(File),
@@ -262,7 +262,7 @@ fn scan_section(data: u64) {
         peers.push((
             name.into(),
             ScanPeer::Store {
-                store: s,
+                store: Box::new(s),
                 pages: handles,
             },
         ));
