@@ -6,7 +6,9 @@
 //!   RAM vs `mmap` of a file with `MADV_SEQUENTIAL` on the same tmpfs / disk;
 //! - uniform random pins with a budget of 1/8: hit rate and latency per tier, CLOCK and LRU.
 //!
-//! `cargo bench --bench tiered` (full sizes) or `cargo bench --bench tiered -- --quick`.
+//! `cargo bench --bench tiered` (full sizes) or `cargo bench --bench tiered -- --quick`; a
+//! word among the arguments (`gemm`, `scan`, `random`) runs only the sections it names (for a
+//! profile: `perf record -g target/release/deps/tiered-* --bench scan`).
 //! Prints Markdown tables (docs/PERFORMANCE.md holds a run).
 
 #[path = "../examples/ooc_gemm/gemm.rs"]
@@ -24,12 +26,22 @@ use umrf::tiered::{IoBackend, Replacement, Tiered, TieredStore};
 const MIB: u64 = 1 << 20;
 
 fn store(budget: u64, page: usize, tmpfs: u64, policy: Replacement) -> TieredStore<CpuLocal> {
+    store_with(budget, page, tmpfs, policy, 2)
+}
+
+fn store_with(
+    budget: u64,
+    page: usize,
+    tmpfs: u64,
+    policy: Replacement,
+    io_threads: usize,
+) -> TieredStore<CpuLocal> {
     TieredStore::<CpuLocal>::builder()
         .page_size(page)
         .ram_budget(budget)
         .tmpfs("/dev/shm", tmpfs)
         .disk(std::env::temp_dir(), 64 << 30)
-        .io_threads(2)
+        .io_threads(io_threads)
         .replacement(policy)
         .build()
         .expect("tiered store")
@@ -45,50 +57,58 @@ fn gemm_section(n: usize, runs: usize) {
     let page = tile * tile * 4;
     let data = 3 * (n * n * 4) as u64;
     println!(
-        "\n### Out-of-core GEMM, n = {n} (3 x {} MiB), tiles {tile}x{tile}, median of {runs}\n",
+        "\n### Out-of-core GEMM, n = {n} (3 x {} MiB), tiles {tile}x{tile}, rows interleaved, \
+         median of {runs} rounds\n",
         (n * n * 4) >> 20
     );
     println!(
-        "| configuration | RAM budget | GFLOPS | vs all in RAM | hit rate | prefetch hit rate |"
+        "| configuration | RAM budget | GFLOPS | vs all in RAM (median of per-round ratios) | hit rate | prefetch hit rate |"
     );
     println!("|---|---|---|---|---|---|");
-    let mut base = 0.0;
     let configs = [
         ("all in RAM", data + 4 * page as u64, Replacement::Clock),
         ("4x budget, tmpfs, CLOCK", data / 4, Replacement::Clock),
         ("4x budget, tmpfs, LRU", data / 4, Replacement::Lru),
         ("4x budget, disk, CLOCK", data / 4, Replacement::Clock),
     ];
+    let nt = n / tile;
+    let mut peers = Vec::new();
     for (name, budget, policy) in configs {
         let tmpfs = if name.contains("disk") { 0 } else { 16 << 30 };
         let s = store(budget, page, tmpfs, policy);
-        let nt = n / tile;
         let a = gemm::TiledMatrix::generate(&s, nt, tile, Some(1)).unwrap();
         let b = gemm::TiledMatrix::generate(&s, nt, tile, Some(2)).unwrap();
-        let mut c = gemm::TiledMatrix::generate(&s, nt, tile, None).unwrap();
+        let c = gemm::TiledMatrix::generate(&s, nt, tile, None).unwrap();
         let before = s.stats();
-        let gflops = median(
-            (0..runs)
-                .map(|_| {
-                    gemm::multiply(&s, &a, &b, &mut c, |_, _| {})
-                        .unwrap()
-                        .gflops
-                })
-                .collect(),
-        );
+        peers.push((name, budget, s, a, b, c, before));
+    }
+    let mut gflops = vec![Vec::new(); peers.len()];
+    for round in 0..runs {
+        // The order rotates every round, so no configuration always follows the same one.
+        for offset in 0..peers.len() {
+            let k = (round + offset) % peers.len();
+            let (_, _, s, a, b, c, _) = &mut peers[k];
+            gflops[k].push(gemm::multiply(s, a, b, c, |_, _| {}).unwrap().gflops);
+        }
+    }
+    for (k, (name, budget, s, _, _, _, before)) in peers.iter().enumerate() {
         let after = s.stats();
         let pins = after.pins - before.pins;
         let hits = after.hits - before.hits;
         let pf = after.prefetch_hits - before.prefetch_hits;
         let needed =
             pf + (after.prefetch_late - before.prefetch_late) + (after.misses - before.misses);
-        if base == 0.0 {
-            base = gflops;
-        }
+        let ratio = median(
+            gflops[k]
+                .iter()
+                .zip(&gflops[0])
+                .map(|(x, b)| x / b)
+                .collect(),
+        );
         println!(
-            "| {name} | {} MiB | {gflops:.1} | {:.2}x | {:.3} | {} |",
+            "| {name} | {} MiB | {:.1} | {ratio:.2}x | {:.3} | {} |",
             budget / MIB,
-            gflops / base,
+            median(gflops[k].clone()),
             hits as f64 / pins as f64,
             if needed == 0 {
                 "-".to_owned()
@@ -169,92 +189,141 @@ impl Drop for Mapping {
     }
 }
 
-fn scan_mmap(dir: &Path, bytes: usize) -> Vec<f64> {
+/// A file of `bytes` (the `u64`s 0, 1, 2, ...) in `dir`, already unlinked.
+fn scan_file(dir: &Path, bytes: usize) -> File {
     let path = dir.join(format!("umrf-bench-scan-{}", std::process::id()));
     let words: Vec<u64> = (0..bytes / 8).map(|j| j as u64).collect();
     std::fs::write(&path, bytemuck_bytes(&words)).unwrap();
     let file = File::open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            let m = Mapping::new(&file, bytes);
-            let sum = m.words().iter().fold(0u64, |a, &x| a.wrapping_add(x));
-            std::hint::black_box(sum);
-            drop(m);
-            start.elapsed().as_secs_f64()
-        })
-        .collect()
+    file
+}
+
+/// One scan of `file` through a fresh `MADV_SEQUENTIAL` mapping (mapped, summed, unmapped).
+fn scan_mmap(file: &File, bytes: usize) -> u64 {
+    let m = Mapping::new(file, bytes);
+    m.words().iter().fold(0u64, |a, &x| a.wrapping_add(x))
 }
 
 fn bytemuck_bytes(words: &[u64]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_ne_bytes()).collect()
 }
 
+/// What one row of the scan scans.
+enum ScanPeer {
+    Store {
+        store: Box<TieredStore<CpuLocal>>,
+        pages: Vec<Tiered<u64, CpuLocal>>,
+    },
+    Mmap(File),
+}
+
+const SCAN_ROUNDS: usize = 7;
+
 fn scan_section(data: u64) {
     let page = 64 << 10;
     let pages = (data / page as u64) as usize;
     println!(
-        "\n### Sequential scan of {} MiB, 64 KiB pages, RAM budget {} MiB (1/8), read-ahead 16, median of 5\n",
+        "\n### Sequential scan of {} MiB, 64 KiB pages, RAM budget {} MiB (1/8), read-ahead 16, \
+         rows interleaved, median of {SCAN_ROUNDS} rounds\n",
         data / MIB,
         data / 8 / MIB
     );
-    println!("| peer | time per scan | GB/s | vs all in RAM | prefetch hit rate |");
+    println!(
+        "| peer | time per scan | GB/s | vs all in RAM (median of per-round ratios) | prefetch hit rate |"
+    );
     println!("|---|---|---|---|---|");
-    let mut rows: Vec<(String, f64, String)> = Vec::new();
-    for (name, budget, tmpfs, ahead) in [
-        ("tiered, all in RAM", data + page as u64, 0, 0),
-        ("tiered, 1/8 in RAM, tmpfs tier", data / 8, 64 << 30, 16),
-        ("tiered, 1/8 in RAM, disk tier", data / 8, 0, 16),
+    let mut peers: Vec<(String, ScanPeer)> = Vec::new();
+    for (name, budget, tmpfs, ahead, threads) in [
+        ("tiered, all in RAM", data + page as u64, 0, 0, 2),
+        ("tiered, 1/8 in RAM, tmpfs tier", data / 8, 64 << 30, 16, 2),
+        (
+            "tiered, 1/8 in RAM, tmpfs tier, 1 I/O thread",
+            data / 8,
+            64 << 30,
+            16,
+            1,
+        ),
+        ("tiered, 1/8 in RAM, disk tier", data / 8, 0, 16, 2),
         (
             "tiered, 1/8 in RAM, tmpfs, no read-ahead",
             data / 8,
             64 << 30,
             0,
+            2,
         ),
     ] {
-        let s = store(budget, page, tmpfs, Replacement::Clock);
+        let s = store_with(budget, page, tmpfs, Replacement::Clock, threads);
         let handles = fill_pages(&s, pages);
         s.quiesce();
         s.set_read_ahead(ahead);
         let _ = scan_store(&s, &handles); // warm: the first scan writes the last dirty pages
         s.quiesce();
-        let before = s.stats();
-        let times: Vec<f64> = (0..5)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(scan_store(&s, &handles));
-                start.elapsed().as_secs_f64()
-            })
-            .collect();
-        let after = s.stats();
-        let pf = after.prefetch_hits - before.prefetch_hits;
-        let needed =
-            pf + (after.prefetch_late - before.prefetch_late) + (after.misses - before.misses);
-        let rate = if needed == 0 {
-            "-".into()
-        } else {
-            format!("{:.3}", pf as f64 / needed as f64)
-        };
-        rows.push((name.into(), median(times), rate));
+        peers.push((
+            name.into(),
+            ScanPeer::Store {
+                store: Box::new(s),
+                pages: handles,
+            },
+        ));
     }
-    rows.push((
-        "mmap of a tmpfs file, MADV_SEQUENTIAL".into(),
-        median(scan_mmap(Path::new("/dev/shm"), data as usize)),
-        "-".into(),
-    ));
-    rows.push((
-        "mmap of a disk file, MADV_SEQUENTIAL".into(),
-        median(scan_mmap(&std::env::temp_dir(), data as usize)),
-        "-".into(),
-    ));
-    let base = rows[0].1;
-    for (name, t, rate) in rows {
+    for (name, dir) in [
+        (
+            "mmap of a tmpfs file, MADV_SEQUENTIAL",
+            Path::new("/dev/shm"),
+        ),
+        (
+            "mmap of a disk file, MADV_SEQUENTIAL",
+            &std::env::temp_dir(),
+        ),
+    ] {
+        let file = scan_file(dir, data as usize);
+        std::hint::black_box(scan_mmap(&file, data as usize)); // warm, as the stores are
+        peers.push((name.into(), ScanPeer::Mmap(file)));
+    }
+    let before: Vec<_> = peers
+        .iter()
+        .map(|(_, p)| match p {
+            ScanPeer::Store { store, .. } => Some(store.stats()),
+            ScanPeer::Mmap(_) => None,
+        })
+        .collect();
+    let mut times = vec![Vec::new(); peers.len()];
+    for round in 0..SCAN_ROUNDS {
+        // The order rotates every round, so no peer always follows the same one.
+        for offset in 0..peers.len() {
+            let k = (round + offset) % peers.len();
+            let start = Instant::now();
+            let sum = match &peers[k].1 {
+                ScanPeer::Store { store, pages } => scan_store(store, pages),
+                ScanPeer::Mmap(file) => scan_mmap(file, data as usize),
+            };
+            std::hint::black_box(sum);
+            times[k].push(start.elapsed().as_secs_f64());
+        }
+    }
+    for (k, (name, peer)) in peers.iter().enumerate() {
+        let rate = match (peer, &before[k]) {
+            (ScanPeer::Store { store, .. }, Some(before)) => {
+                let after = store.stats();
+                let pf = after.prefetch_hits - before.prefetch_hits;
+                let needed = pf
+                    + (after.prefetch_late - before.prefetch_late)
+                    + (after.misses - before.misses);
+                if needed == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.3}", pf as f64 / needed as f64)
+                }
+            }
+            _ => "-".into(),
+        };
+        let t = median(times[k].clone());
+        let ratio = median(times[k].iter().zip(&times[0]).map(|(x, b)| x / b).collect());
         println!(
-            "| {name} | {:.1} ms | {:.2} | {:.2}x | {rate} |",
+            "| {name} | {:.1} ms | {:.2} | {ratio:.2}x | {rate} |",
             t * 1e3,
             data as f64 / t / 1e9,
-            t / base
         );
     }
 }
@@ -386,12 +455,26 @@ fn main() {
     let test_mode = !std::env::args().any(|a| a == "--bench");
     let (n, runs, scan, random) = match (test_mode, quick) {
         (true, _) => (512, 1, 8 * MIB, 2_000),
-        (false, true) => (1024, 3, 64 * MIB, 20_000),
-        (false, false) => (2048, 3, 512 * MIB, 100_000),
+        (false, true) => (1024, 5, 64 * MIB, 20_000),
+        (false, false) => (2048, 7, 512 * MIB, 100_000),
     };
+    let sections = ["gemm", "scan", "random", "engines"];
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| sections.contains(&a.as_str()))
+        .collect();
+    let run = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
     println!("## Tiered store ({})", if quick { "quick" } else { "full" });
-    gemm_section(n, runs);
-    scan_section(scan);
-    random_section(scan, random);
-    engines_section(scan, random, if test_mode { 1 } else { 3 });
+    if run("gemm") {
+        gemm_section(n, runs);
+    }
+    if run("scan") {
+        scan_section(scan);
+    }
+    if run("random") {
+        random_section(scan, random);
+    }
+    if run("engines") {
+        engines_section(scan, random, if test_mode { 1 } else { 3 });
+    }
 }

@@ -1,5 +1,7 @@
 //! Out-of-core GEMM over a tiered store: C = A × B in f32, each matrix cut into square tiles,
-//! one tile per page; tile products by `matrixmultiply::sgemm`. Shared by the example
+//! one tile per page; tile products by `matrixmultiply::sgemm` (chosen by measured speed
+//! against `gemm` and `faer` on these tile sizes: `benches/gemm-kernels/`, table in
+//! docs/PERFORMANCE.md). Shared by the example
 //! (`examples/ooc_gemm/main.rs`) and the benchmark (`benches/tiered.rs`).
 
 use std::time::{Duration, Instant};

@@ -144,8 +144,8 @@ impl<R: Residency> TieredBuilder<R> {
         self
     }
 
-    /// Sequential read-ahead: each pin of page `p` prefetches pages `p+1 ..= p+pages` (in
-    /// allocation order). 0 turns it off; [`TieredStore::set_read_ahead`] changes it later.
+    /// Sequential read-ahead: after a pin of page `p`, pages `p+1 ..= p+pages` (in allocation
+    /// order) are kept prefetched, refilled in batches of half the window. 0 turns it off; [`TieredStore::set_read_ahead`] changes it later.
     pub fn read_ahead(mut self, pages: usize) -> Self {
         self.read_ahead = pages;
         self

@@ -130,6 +130,7 @@ impl<R: Residency> TieredStore<R> {
             max_blocks: blocks,
             page_size: b.page_size,
             read_ahead: b.read_ahead,
+            ahead_next: 0,
             pressure: b.pressure.map(|(monitor, policy, interval)| PressureWatch {
                 monitor,
                 policy,
@@ -208,11 +209,7 @@ impl<R: Residency> TieredStore<R> {
         } else {
             NonNull::from(buffer.as_bytes()).cast::<u8>()
         };
-        let ahead = table.read_ahead as u32;
-        if ahead > 0 {
-            let last = (page.saturating_add(ahead)).min(table.pages.len() as u32 - 1);
-            table.prefetch(&self.lease, page + 1..=last);
-        }
+        table.read_ahead(&self.lease, page);
         drop(table);
         self.check_accounting();
         Ok(start)
@@ -362,7 +359,21 @@ impl<R: Residency> TieredStore<R> {
         self.table.borrow_mut().quiesce(&self.lease);
     }
 
-    /// Sets the sequential read-ahead window (0 turns it off).
+    /// Sets the sequential read-ahead window (0 turns it off): after a pin of page `p`, pages
+    /// `p+1 ..= p+pages` are kept requested, refilled in batches once half of them are used.
+    ///
+    /// ```
+    /// let store = umrf::tiered::TieredStore::<umrf::residency::CpuLocal>::builder()
+    ///     .page_size(4096).ram_budget(4 * 4096).build()?;
+    /// let pages: Vec<_> = (0..16).map(|_| store.alloc::<u8>()).collect::<Result<_, _>>()?;
+    /// store.quiesce();
+    /// store.set_read_ahead(2);
+    /// for page in &pages {
+    ///     let _ = store.pin(page)?;
+    /// }
+    /// assert!(store.stats().prefetch_issued > 0);
+    /// # Ok::<(), umrf::tiered::TieredError>(())
+    /// ```
     pub fn set_read_ahead(&self, pages: usize) {
         self.table.borrow_mut().read_ahead = pages;
     }

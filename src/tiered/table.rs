@@ -114,6 +114,8 @@ pub(crate) struct Table<R: Residency> {
     pub(crate) max_blocks: usize,
     pub(crate) page_size: usize,
     pub(crate) read_ahead: usize,
+    /// The first page past the sequential read-ahead window requested so far.
+    pub(crate) ahead_next: u32,
     pub(crate) pressure: Option<PressureWatch>,
     pub(crate) counters: Arc<Counters>,
 }
@@ -284,6 +286,42 @@ impl<R: Residency> Table<R> {
     pub(crate) fn prefetch(&mut self, lease: &LocalPool<R>, pages: impl IntoIterator<Item = u32>) {
         self.reap(lease);
         self.issue(lease, pages);
+    }
+
+    /// The sequential read-ahead after a pin of `page`: keeps pages `page+1 ..= page+window`
+    /// requested, refilled once the pages still ahead fall to half the window, so the workers
+    /// get their reads in batches (one wake-up moves many) and a pin of a page whose window is
+    /// full costs one comparison. A pin outside the window (a jump, or a scan starting over)
+    /// starts a new one at `page+1`; a page that could not be read (no room) stays the start.
+    pub(crate) fn read_ahead(&mut self, lease: &LocalPool<R>, page: u32) {
+        let window = self.read_ahead as u32;
+        let Some(end) = (self.pages.len() as u32).checked_sub(1) else {
+            return;
+        };
+        if window == 0 || page >= end {
+            return;
+        }
+        let last = page.saturating_add(window).min(end);
+        let next = self.ahead_next;
+        let start = if next <= page || next > last.saturating_add(1) {
+            page + 1
+        } else {
+            next
+        };
+        if start - (page + 1) > window / 2 || start > last {
+            return;
+        }
+        self.issue(lease, start..=last);
+        self.ahead_next = (start..=last)
+            .find(|&p| {
+                let e = &self.pages[p as usize];
+                e.live
+                    && e.ram.is_none()
+                    && e.io.is_none()
+                    && e.copy.is_some()
+                    && !self.deferred.contains(&p)
+            })
+            .unwrap_or(last + 1);
     }
 
     fn issue(&mut self, lease: &LocalPool<R>, pages: impl IntoIterator<Item = u32>) {

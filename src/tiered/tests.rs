@@ -119,3 +119,62 @@ fn pins_read_and_write_the_block_in_ram() {
     store.free(b).unwrap();
     assert_eq!(store.stats().ram_pages, 0);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "files: Miri's isolation refuses them")]
+fn read_ahead_refills_its_window_in_batches_and_restarts_after_a_jump() {
+    let store = small(12, 1);
+    let mut pages = Vec::new();
+    for i in 0..64u8 {
+        let mut page = store.alloc::<u8>().unwrap();
+        store.pin_mut(&mut page).unwrap().fill(i);
+        pages.push(page);
+    }
+    store.quiesce();
+    let next = || store.table.borrow().ahead_next;
+    let pin = |i: usize| {
+        assert!(store.pin(&pages[i]).unwrap().iter().all(|&x| x == i as u8));
+        store.quiesce();
+    };
+    store.set_read_ahead(4);
+    pin(0);
+    assert_eq!(next(), 5, "the first pin requests pages 1 ..= 4");
+    pin(1);
+    assert_eq!(next(), 5, "three pages still ahead: no refill");
+    pin(2);
+    assert_eq!(
+        next(),
+        7,
+        "two pages ahead (half the window): refilled to page 2 + 4"
+    );
+    for i in 3..=6 {
+        pin(i);
+    }
+    assert_eq!(next(), 11);
+    pin(40);
+    assert_eq!(
+        next(),
+        45,
+        "a jump starts a new window after the pinned page"
+    );
+    let gone = (1..=4)
+        .filter(|&i| !matches!(store.location(&pages[i]).unwrap(), Location::Ram { .. }))
+        .count();
+    assert!(gone >= 3, "the jump's pages took the RAM of pages 1 ..= 4");
+    pin(0);
+    assert_eq!(next(), 5, "a scan starting over starts a new window");
+    let s = store.stats();
+    // The new window brought back those of pages 1 ..= 4 that had left RAM: their pins are
+    // prefetch hits.
+    let hits = s.prefetch_hits;
+    for i in 1..=4 {
+        pin(i);
+    }
+    assert_eq!(store.stats().prefetch_hits - hits, gone as u64);
+    pin(63);
+    assert_eq!(
+        next(),
+        9,
+        "no page past the last: the window is left as it was"
+    );
+}
