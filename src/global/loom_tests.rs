@@ -113,9 +113,10 @@ fn give_up(held: Held, row: usize, own: Option<&RowLease<Arc<Core>>>, holders: &
 /// pools go.
 ///
 /// Mutations it catches: `RowLease`'s drop releasing the row's claim before its slot leases
-/// (the adopter finds the slot still leased and gets nothing), and the slot lease's release
-/// weakened to `Relaxed` (the adopter reads the exiting thread's free list stale and hands a
-/// block out twice, or loses one).
+/// (the adopter finds the slot still leased and gets nothing), the remote push's CAS weakened to
+/// `Relaxed` (the drain follows a link it cannot see yet), and the hand-over of the row weakened
+/// on both of its edges (the slot lease's release and the claim's release both `Relaxed`: the
+/// adopter gets nothing). Either edge alone orders the hand-over, so weakening one is not a bug.
 #[test]
 fn loom_row_released_at_exit_while_a_block_is_freed_remotely() {
     let outcomes = crate::sync::model(
