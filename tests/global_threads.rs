@@ -61,10 +61,8 @@ fn give_back(pool: &GlobalPool<CpuLocal>, block: Sent) {
         block.ptr
     );
     // SAFETY: from `pool`, freed once, here.
-    assert!(
-        unsafe { pool.free(block.ptr) },
-        "a block of the pool was not recognised"
-    );
+    let ours = unsafe { pool.free(block.ptr) };
+    assert!(ours, "a block of the pool was not recognised");
 }
 
 #[test]
