@@ -46,13 +46,16 @@ fn global_blocks_are_answered_with_class_row_block_and_state() {
 
 #[test]
 fn global_blocks_are_answered_on_other_threads_and_after_their_thread_exits() {
-    let (ptr, row_pool) = std::thread::spawn(|| {
+    /// The block, sent home with its provenance (the pointer, not its address).
+    struct Sent(*mut u8);
+    // SAFETY: the block is owned by the receiving thread from then on; the pool frees from any.
+    unsafe impl Send for Sent {}
+    let (Sent(ptr), row_pool) = std::thread::spawn(|| {
         let p = POOL.allocate(24, 8);
-        (p as usize, owner(p).pool)
+        (Sent(p), owner(p).pool)
     })
     .join()
     .unwrap();
-    let ptr = ptr as *mut u8;
     let seen = owner(ptr);
     assert_eq!(seen.pool, row_pool);
     assert_eq!((seen.block_size, seen.block_start), (32, ptr as usize));
@@ -70,8 +73,10 @@ fn addresses_outside_global_blocks_are_not_answered() {
         provenance::owner_of(large).is_none(),
         "large blocks are not answered"
     );
-    // SAFETY: from POOL, freed once.
-    assert!(unsafe { POOL.free(large) });
+    let layout = std::alloc::Layout::from_size_align(64 << 10, 8).unwrap();
+    // SAFETY: from POOL with this layout (a large block, or the system allocator's if another
+    // test thread was initialising the pool), freed once.
+    unsafe { std::alloc::GlobalAlloc::dealloc(&POOL, large, layout) };
     let boxed = Box::new(7u64);
     assert!(provenance::owner_of(&*boxed as *const u64).is_none());
     let on_stack = 0u32;
