@@ -14,12 +14,24 @@ static POOL: GlobalPool<CpuLocal> = GlobalPool::new()
     .bytes_per_class(16 * 256)
     .max_blocks_per_class(16);
 
+/// Initialises `POOL` (several test threads race its first allocation; the losers' allocations
+/// go to the system allocator).
+fn ready() {
+    let layout = std::alloc::Layout::from_size_align(8, 8).unwrap();
+    while POOL.stats().sized.is_none() {
+        let p = POOL.allocate(8, 8);
+        // SAFETY: from POOL with this layout (its block or the system fallback's), freed once.
+        unsafe { std::alloc::GlobalAlloc::dealloc(&POOL, p, layout) };
+    }
+}
+
 fn owner(ptr: *mut u8) -> Owner {
     provenance::owner_of(ptr).expect("a block of the global pool")
 }
 
 #[test]
 fn global_blocks_are_answered_with_class_row_block_and_state() {
+    ready();
     let a = POOL.allocate(100, 8); // the 112-byte class
     let b = POOL.allocate(100, 8);
     let first = owner(a);
@@ -51,6 +63,7 @@ fn global_blocks_are_answered_on_other_threads_and_after_their_thread_exits() {
     // SAFETY: the block is owned by the receiving thread from then on; the pool frees from any.
     unsafe impl Send for Sent {}
     let (Sent(ptr), row_pool) = std::thread::spawn(|| {
+        ready();
         let p = POOL.allocate(24, 8);
         (Sent(p), owner(p).pool)
     })
