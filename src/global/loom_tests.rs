@@ -104,6 +104,10 @@ fn give_up(held: Held, row: usize, own: Option<&RowLease<Arc<Core>>>, holders: &
     }
 }
 
+/// What an execution of the model ended with: the adopter's row and how many blocks it got
+/// (`None`: every row was claimed), and whether the freer had a row of its own.
+type Outcome = (Option<(usize, usize)>, bool);
+
 /// The main thread holds row 0 with a block out, hands the block to a freeing thread and
 /// exits (its row lease drops); a third thread claims a row meanwhile, row 0 first, and takes
 /// every block it can. No block is held by two threads at once; a thread that adopts row 0
@@ -171,7 +175,7 @@ fn loom_row_released_at_exit_while_a_block_is_freed_remotely() {
             (adopted, freer_had_row)
         },
     );
-    let reached = |want: fn(&(Option<(usize, usize)>, bool)) -> bool, what: &str| {
+    let reached = |want: fn(&Outcome) -> bool, what: &str| {
         assert!(
             outcomes.iter().any(want),
             "never reached: {what}: {outcomes:?}"
