@@ -41,6 +41,8 @@
 
 mod check;
 mod fork;
+#[cfg(all(test, umrf_loom))]
+mod loom_tests;
 mod thread;
 
 pub use check::PointerKind;

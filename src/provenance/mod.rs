@@ -32,6 +32,7 @@
 //! at all (and returns `None`); it never reads freed memory.
 
 mod address;
+mod mapped;
 mod registry;
 
 pub use address::Address;
@@ -40,6 +41,7 @@ pub(crate) use registry::{register, unregister, with_slot_at};
 
 use crate::BlockState;
 use crate::error::PoolName;
+use crate::pool::{PoolInner, Slot};
 
 /// Who owns the block that contains an address. Returned by [`owner_of`].
 ///
@@ -99,8 +101,29 @@ pub struct Owner {
 /// of the stack, dangling ones. The bytes at the end of a slot's region that hold no whole
 /// block (page slack) are not inside a block, so they give `None` too.
 ///
+/// Blocks of size-class pools are answered too: each (class, row) of a
+/// [`SizedPool`](crate::sized::SizedPool) or of a [`GlobalPool`](crate::GlobalPool) is a pool
+/// of one slot (so `slot` is 0), named `<family>/<class bytes>B/row<row>`, and `block_size` is
+/// the class's. A `SizedPool`'s class pools are in the registry; a `GlobalPool`'s are found
+/// through its page map (the global allocator keeps its pools out of the registry, whose lock
+/// its allocation paths must not take). A `GlobalPool`'s large allocations (above its largest
+/// class: a region of their own, returned to the operating system when freed) give `None`.
+///
 /// Cost: a shared lock and a binary search over the registered slots (O(log regions)), then
-/// two relaxed loads of the block's state words. The alloc and free paths take no part in it.
+/// two relaxed loads of the block's state words (for a `GlobalPool`'s block, two loads of its
+/// page map instead of the search). The alloc and free paths take no part in it.
+///
+/// ```
+/// use umrf::{BlockState, GlobalPool, provenance, residency::CpuLocal};
+/// static POOL: GlobalPool<CpuLocal> = GlobalPool::new().rows(1).largest_class(64).bytes_per_class(1024);
+/// let p = POOL.allocate(40, 8); // a block of the 48-byte class
+/// let owner = provenance::owner_of(p.wrapping_add(5)).expect("a block of the global pool");
+/// assert_eq!((owner.block_size, owner.offset, owner.block_start), (48, 5, p as usize));
+/// assert!(owner.pool.as_str().ends_with("/48B/row0"), "{}", owner.pool);
+/// // SAFETY: `p` came from POOL.allocate and is freed once.
+/// assert!(unsafe { POOL.free(p) });
+/// assert_eq!(provenance::owner_of(p).unwrap().state, BlockState::Free);
+/// ```
 ///
 /// ```
 /// use umrf::{Pool, provenance, residency::CpuLocal};
@@ -113,22 +136,27 @@ pub struct Owner {
 /// # Ok::<(), umrf::Error>(())
 /// ```
 pub fn owner_of(ptr: impl Address) -> Option<Owner> {
-    registry::with_slot_at(ptr.address(), |slot, pool, offset| {
-        let block = offset / pool.block_size;
-        let start = slot.block_ptr(0).as_ptr().addr();
-        Some(Owner {
-            pool: pool.name.clone(),
-            pool_id: pool.id,
-            residency: pool.residency_label.clone(),
-            slot: slot.index(),
-            block,
-            block_start: start + block * pool.block_size,
-            block_size: pool.block_size,
-            offset: offset % pool.block_size,
-            state: slot.state(u32::try_from(block).ok()?)?,
-        })
+    let addr = ptr.address();
+    registry::with_slot_at(addr, owner)
+        .or_else(|| mapped::with_class_block_at(addr, owner))
+        .flatten()
+}
+
+/// The owner of the block at `offset` bytes from the first block of `slot`, a slot of `pool`.
+fn owner(slot: &Slot, pool: &PoolInner, offset: usize) -> Option<Owner> {
+    let block = offset / pool.block_size;
+    let start = slot.block_ptr(0).as_ptr().addr();
+    Some(Owner {
+        pool: pool.name.clone(),
+        pool_id: pool.id,
+        residency: pool.residency_label.clone(),
+        slot: slot.index(),
+        block,
+        block_start: start + block * pool.block_size,
+        block_size: pool.block_size,
+        offset: offset % pool.block_size,
+        state: slot.state(u32::try_from(block).ok()?)?,
     })
-    .flatten()
 }
 
 /// One slot's span of blocks, as registered. Returned by [`regions`].

@@ -14,10 +14,15 @@
 //! the region is gone (and its entries with it).
 
 use core::ptr::NonNull;
+#[cfg(not(umrf_loom))]
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use crate::pool::Slot;
+#[cfg(not(umrf_loom))]
 use crate::sync::statics::{AtomicPtr, Ordering};
+// Under loom the map is a loom static, made afresh for each explored execution (`loom_tests`).
+#[cfg(umrf_loom)]
+use crate::sync::{AtomicPtr, Ordering};
 
 use super::classes::{CLASS_COUNT, class_bytes};
 use super::core::ClassCell;
@@ -25,15 +30,28 @@ use super::row::{index_of, magic_of};
 
 /// Bytes per map chunk: the smallest page of the platforms umrf supports.
 const CHUNK_SHIFT: u32 = 12;
-const LEAF_BITS: u32 = 18;
-const TOP_BITS: u32 = 48 - CHUNK_SHIFT - LEAF_BITS;
+/// Under loom, a map of 4 leaves of 2 chunks (the first 32 KiB of addresses): loom atomics are
+/// each constructed and tracked, so the models use a table a few words long.
+const LEAF_BITS: u32 = if cfg!(umrf_loom) { 1 } else { 18 };
+const TOP_BITS: u32 = if cfg!(umrf_loom) {
+    2
+} else {
+    48 - CHUNK_SHIFT - LEAF_BITS
+};
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 const TOP_LEN: usize = 1 << TOP_BITS;
 
 /// One leaf: the words of 2^18 chunks (1 GiB of address space).
 struct Leaf([AtomicPtr<u8>; LEAF_LEN]);
 
+#[cfg(not(umrf_loom))]
 static TOP: [AtomicPtr<Leaf>; TOP_LEN] = [const { AtomicPtr::new(core::ptr::null_mut()) }; TOP_LEN];
+
+#[cfg(umrf_loom)]
+crate::sync::lazy_static! {
+    static ref TOP: [AtomicPtr<Leaf>; TOP_LEN] =
+        core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut()));
+}
 
 /// The low bit of a word: set for a large allocation's slot, clear for a class cell.
 const LARGE_TAG: usize = 1;
@@ -70,13 +88,7 @@ fn leaf(top: usize, create: bool) -> Option<&'static Leaf> {
     if !create {
         return None;
     }
-    let layout = Layout::new::<Leaf>();
-    // SAFETY: the layout has a non-zero size. The system allocator is used, never the global
-    // one, so a global allocator built on this map cannot recurse into itself.
-    let fresh = unsafe { System.alloc_zeroed(layout) }.cast::<Leaf>();
-    if fresh.is_null() {
-        return None;
-    }
+    let fresh = new_leaf()?;
     match cell.compare_exchange(
         core::ptr::null_mut(),
         fresh,
@@ -87,13 +99,48 @@ fn leaf(top: usize, create: bool) -> Option<&'static Leaf> {
         // `AtomicPtr`), never freed.
         Ok(_) => Some(unsafe { &*fresh }),
         Err(other) => {
-            // SAFETY: `fresh` came from `System.alloc_zeroed` with this layout and was never
-            // shared (the CAS failed).
-            unsafe { System.dealloc(fresh.cast(), layout) };
+            // SAFETY: `fresh` came from `new_leaf` and was never shared (the CAS failed).
+            unsafe { free_leaf(fresh) };
             // SAFETY: as for `found` above.
             Some(unsafe { &*other })
         }
     }
+}
+
+/// A leaf of null words, from the system allocator (never the global one, so a global
+/// allocator built on this map cannot recurse into itself); `None` if it has no memory.
+#[cfg(not(umrf_loom))]
+fn new_leaf() -> Option<*mut Leaf> {
+    // SAFETY: the layout has a non-zero size.
+    let fresh = unsafe { System.alloc_zeroed(Layout::new::<Leaf>()) }.cast::<Leaf>();
+    (!fresh.is_null()).then_some(fresh)
+}
+
+/// Under loom, a leaf of constructed loom atomics (all-zero bytes are not one).
+#[cfg(umrf_loom)]
+fn new_leaf() -> Option<*mut Leaf> {
+    let words = core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut()));
+    Some(Box::into_raw(Box::new(Leaf(words))))
+}
+
+/// Frees a leaf that [`new_leaf`] made and no other thread has seen.
+///
+/// # Safety
+/// `leaf` came from `new_leaf` and was never published.
+#[cfg(not(umrf_loom))]
+unsafe fn free_leaf(leaf: *mut Leaf) {
+    // SAFETY: caller's promise: `new_leaf` allocated it from `System` with this layout.
+    unsafe { System.dealloc(leaf.cast(), Layout::new::<Leaf>()) }
+}
+
+/// Under loom: as above, for the boxed leaf.
+///
+/// # Safety
+/// As above.
+#[cfg(umrf_loom)]
+unsafe fn free_leaf(leaf: *mut Leaf) {
+    // SAFETY: caller's promise: `new_leaf` boxed it, and nobody else holds it.
+    drop(unsafe { Box::from_raw(leaf) });
 }
 
 /// The chunk numbers of `start..start + len`, or `None` if they leave the mapped space.
@@ -209,7 +256,10 @@ pub(crate) fn get(addr: usize) -> Option<Entry> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, umrf_loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(umrf_loom)))]
 mod tests {
     use super::*;
 
