@@ -69,6 +69,9 @@ pub(crate) struct RowLease<C: Deref<Target = Core>> {
     hot: [Cell<Hot>; CLASS_COUNT],
     leases: [Cell<Option<RawLease>>; CLASS_COUNT],
     row: usize,
+    /// `core.config.classes - 1`, copied: the class lookup of every allocation and free reads
+    /// it, and the copy sits next to the hot entries instead of behind the core's pointer.
+    last: usize,
     core: C,
     _not_send: PhantomData<*mut ()>,
 }
@@ -83,6 +86,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             hot: [const { Cell::new(Hot::NONE) }; CLASS_COUNT],
             leases: [const { Cell::new(None) }; CLASS_COUNT],
             row,
+            last: core.config.classes - 1,
             core,
             _not_send: PhantomData,
         }
@@ -114,7 +118,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// The largest class of the family.
     #[inline(always)]
     pub(crate) fn last_class(&self) -> usize {
-        self.core.config.classes - 1
+        self.last
     }
 
     /// A block of `class` from its attached slot's own list: no refill, no attach, nothing
