@@ -47,6 +47,16 @@ impl LocalHandle {
         self.slot
     }
 
+    /// The slot, borrowed.
+    ///
+    /// # Safety
+    /// The calling thread still holds the slot's lease (invariant 0).
+    #[inline(always)]
+    unsafe fn leased(&self) -> &Slot {
+        // SAFETY: caller's promise: the slot is leased by this thread, so it is live.
+        unsafe { self.slot.as_ref() }
+    }
+
     /// A block from the slot's own list: the stack first, then the hot cell (see
     /// [`Slot::pop_stack_first`]); counted as an allocation, its state `Owned`.
     ///
@@ -54,9 +64,11 @@ impl LocalHandle {
     /// The calling thread still holds the slot's lease (invariant 0).
     #[inline(always)]
     pub(crate) unsafe fn pop(&self) -> Option<u32> {
-        // SAFETY: caller's promise: the slot is live and leased by this thread; the words are
-        // its own (invariant 1).
-        unsafe { self.slot.as_ref().pop_stack_first(self.words) }
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promise: the slot is leased by this thread; the words are its own
+        // (invariant 1).
+        unsafe { slot.pop_stack_first(self.words) }
     }
 
     /// [`Slot::push_local`] on the slot, onto its stack (see [`Slot::push_stack`]): `false`
@@ -72,9 +84,11 @@ impl LocalHandle {
         if self.logs {
             return false;
         }
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
         // SAFETY: caller's promises; the slot does not log and the words are its own
         // (invariant 1).
-        unsafe { self.slot.as_ref().push_stack(block, self.words) };
+        unsafe { slot.push_stack(block, self.words) };
         true
     }
 
@@ -84,7 +98,9 @@ impl LocalHandle {
     /// As [`pop`](Self::pop).
     #[inline(always)]
     pub(crate) unsafe fn note_requested(&self, bytes: usize) {
-        // SAFETY: caller's promise: the slot is live and leased by this thread.
-        unsafe { self.slot.as_ref().note_requested(bytes) }
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promise: the slot is leased by this thread.
+        unsafe { slot.note_requested(bytes) }
     }
 }

@@ -145,7 +145,9 @@ impl OwnerWords {
     #[inline(always)]
     unsafe fn word<'a>(self, block: u32) -> &'a AtomicU32 {
         // SAFETY: invariant 0 and the caller's promises: the word is inside the live table.
-        unsafe { self.base.add(block as usize).as_ref() }
+        let word = unsafe { self.base.add(block as usize) };
+        // SAFETY: as above: a live, aligned atomic of the table, shared (never `&mut`).
+        unsafe { word.as_ref() }
     }
 
     /// Sets the owner word's tag, keeping its trip.
