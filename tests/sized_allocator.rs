@@ -172,3 +172,66 @@ fn exhaustion_is_an_alloc_error() {
         unsafe { (&lease).deallocate(block.cast(), Layout::new::<[u8; 16]>()) };
     }
 }
+
+#[test]
+fn interleaved_sizes_get_each_classes_last_freed_block_back_and_count_per_class() {
+    use umrf::sized::{class_bytes, class_of};
+    let pool = pool();
+    let lease = pool.attach().unwrap();
+    let alloc = &lease;
+    let sizes = [8usize, 100, 24, 4000, 17, 128, 640, 9, 3000, 64];
+    let layout = |n: usize| Layout::from_size_align(n, 8).unwrap();
+    let mut live: std::vec::Vec<_> = sizes
+        .iter()
+        .map(|&n| (alloc.allocate(layout(n)).unwrap().cast::<u8>(), n))
+        .collect();
+    // Free in an order that interleaves the classes, then allocate each size again: every
+    // class hands back the block it took back last, whatever was freed in other classes since.
+    let mut last_freed = std::collections::HashMap::new();
+    for &(ptr, n) in live.iter().rev() {
+        // SAFETY: allocated just above with this layout, freed once.
+        unsafe { alloc.deallocate(ptr, layout(n)) };
+        last_freed.insert(class_of(n), ptr);
+    }
+    for (ptr, n) in live.iter_mut() {
+        let again = alloc.allocate(layout(*n)).unwrap();
+        assert_eq!(again.len(), class_bytes(class_of(*n)), "size {n}");
+        let class = class_of(*n);
+        if let Some(expected) = last_freed.remove(&class) {
+            assert_eq!(again.cast::<u8>(), expected, "size {n}");
+        }
+        *ptr = again.cast();
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.in_use(), sizes.len() as u64);
+    for class in &stats.classes {
+        let served: std::vec::Vec<usize> = sizes
+            .iter()
+            .copied()
+            .filter(|&n| class_of(n) == class.class)
+            .collect();
+        assert_eq!(
+            class.allocations,
+            2 * served.len() as u64,
+            "class {}",
+            class.class
+        );
+        assert_eq!(
+            class.local_frees,
+            served.len() as u64,
+            "class {}",
+            class.class
+        );
+        assert_eq!(
+            class.requested_bytes,
+            2 * served.iter().map(|&n| n as u64).sum::<u64>(),
+            "class {}",
+            class.class
+        );
+    }
+    for (ptr, n) in live {
+        // SAFETY: allocated above with this layout, freed once.
+        unsafe { alloc.deallocate(ptr, layout(n)) };
+    }
+    assert_eq!(pool.stats().in_use(), 0);
+}

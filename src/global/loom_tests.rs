@@ -91,7 +91,9 @@ fn give_up(held: Held, row: usize, own: Option<&RowLease<Arc<Core>>>, holders: &
     match own {
         // SAFETY: the block is out and this thread owns it (the holders say so); it gives it
         // up here, once.
-        Some(lease) => unsafe { lease.free_block(held.slot, held.index, held.usable) },
+        Some(lease) => unsafe {
+            lease.free_block(held.slot, held.index, crate::sized::class_of(held.usable))
+        },
         None => {
             let block = BlockRef {
                 slot: held.slot,

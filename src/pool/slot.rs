@@ -23,7 +23,7 @@ use crossbeam_utils::CachePadded;
 
 use super::block::BlockState;
 use super::inner::PoolInner;
-use super::state::StateTable;
+use super::state::{OwnerWords, StateTable};
 use crate::backing::Region;
 use crate::events::{Pending, SlotLog};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
@@ -43,20 +43,28 @@ pub(crate) const NOT_LOCAL: u64 = 0;
 const FIRST_FREE_WORD: u64 = 2;
 
 /// The side of a slot that only its owner writes.
+///
+/// `repr(C)`, hot fields first: what a local alloc or free touches (the hot cell, the stack,
+/// the allocation and request counters, the lease word its buffers check) shares the first
+/// cache line; the counters of the slow paths follow.
+#[repr(C)]
 struct OwnerSide {
-    /// Even: free. Odd: leased, and the value is that lease's generation.
-    lease: AtomicU64,
     /// The most recently freed block, or [`NO_BLOCK`]; in front of `stack`.
     hot: AtomicU32,
-    /// Free block indices, a stack; `stack[..len]` are valid.
-    stack: UnsafeCell<Box<[u32]>>,
     /// Number of entries on `stack` (written by the owner, read by stats).
     len: AtomicU32,
+    /// Free block indices, a stack; `stack[..len]` are valid.
+    stack: UnsafeCell<Box<[u32]>>,
+    /// Blocks handed out, all time.
+    allocations: AtomicU64,
+    /// Bytes asked for by the allocations, all time, where the caller says
+    /// ([`note_requested`](Slot::note_requested): the size-class rows); 0 otherwise.
+    requested: AtomicU64,
+    /// Even: free. Odd: leased, and the value is that lease's generation.
+    lease: AtomicU64,
     /// Blocks `fresh..blocks` were never handed out. Since the owner reuses freed blocks before
     /// fresh ones, this is also the most blocks that were ever out of its hands at once.
     fresh: AtomicU32,
-    /// Blocks handed out, all time.
-    allocations: AtomicU64,
     /// Remote frees taken back by the owner, all time.
     drained: AtomicU64,
     /// Times an allocation found this slot empty.
@@ -149,13 +157,13 @@ impl Slot {
         debug_assert!(blocks as usize * block_size <= region.info().bytes);
         Slot {
             own: CachePadded::new(OwnerSide {
-                lease: AtomicU64::new(FIRST_FREE_WORD),
                 hot: AtomicU32::new(NO_BLOCK),
-                stack: UnsafeCell::new(vec![0u32; blocks as usize].into_boxed_slice()),
                 len: AtomicU32::new(0),
-                fresh: AtomicU32::new(0),
-
+                stack: UnsafeCell::new(vec![0u32; blocks as usize].into_boxed_slice()),
                 allocations: AtomicU64::new(0),
+                requested: AtomicU64::new(0),
+                lease: AtomicU64::new(FIRST_FREE_WORD),
+                fresh: AtomicU32::new(0),
                 drained: AtomicU64::new(0),
                 exhausted: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
@@ -279,12 +287,58 @@ impl Slot {
     /// The calling thread holds this slot's lease (invariant 2).
     #[inline]
     pub(crate) unsafe fn pop_local(&self) -> Option<u32> {
+        // SAFETY: caller's promise; the words are this slot's.
+        unsafe { self.pop_with(self.states.owner_words()) }
+    }
+
+    /// [`pop_local`](Self::pop_local) with the slot's owner words given: the hot cell first,
+    /// then the stack.
+    ///
+    /// # Safety
+    /// As [`pop_local`](Self::pop_local), and `words` are this slot's
+    /// (`self.states.owner_words()`).
+    #[inline(always)]
+    unsafe fn pop_with(&self, words: OwnerWords) -> Option<u32> {
+        // SAFETY: caller's promise (invariant 2).
+        let block = self.take_hot().or_else(|| unsafe { self.take_top() })?;
+        // SAFETY: caller's promise for `words`; the block came from the owner's side.
+        unsafe { self.note_alloc_with(block, words) };
+        Some(block)
+    }
+
+    /// A pop for a lease that frees through [`push_stack`](Self::push_stack): the stack
+    /// first, then the hot cell (where a buffer's drop may have put a block). Its frees and
+    /// allocations take the same branch every time while the stack holds blocks, where the
+    /// hot cell's "full or empty" would follow the caller's pattern of sizes.
+    ///
+    /// # Safety
+    /// As [`pop_with`](Self::pop_with).
+    #[inline(always)]
+    pub(super) unsafe fn pop_stack_first(&self, words: OwnerWords) -> Option<u32> {
+        // SAFETY: caller's promise (invariant 2).
+        let block = unsafe { self.take_top() }.or_else(|| self.take_hot())?;
+        // SAFETY: caller's promise for `words`; the block came from the owner's side.
+        unsafe { self.note_alloc_with(block, words) };
+        Some(block)
+    }
+
+    /// Takes the block in the hot cell, if any (owner only: invariant 2).
+    #[inline(always)]
+    fn take_hot(&self) -> Option<u32> {
         let hot = self.own.hot.load(Ordering::Relaxed);
-        if hot != NO_BLOCK {
-            self.own.hot.store(NO_BLOCK, Ordering::Relaxed);
-            self.note_alloc(hot);
-            return Some(hot);
+        if hot == NO_BLOCK {
+            return None;
         }
+        self.own.hot.store(NO_BLOCK, Ordering::Relaxed);
+        Some(hot)
+    }
+
+    /// Pops the top of the owner's stack, if any.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    #[inline(always)]
+    unsafe fn take_top(&self) -> Option<u32> {
         let len = self.own.len.load(Ordering::Relaxed);
         if len == 0 {
             return None;
@@ -296,8 +350,24 @@ impl Slot {
             stack[top as usize]
         });
         self.own.len.store(top, Ordering::Relaxed);
-        self.note_alloc(block);
         Some(block)
+    }
+
+    /// Pushes `block` on the owner's stack.
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2), and `block` is out of the
+    /// slot (so the stack, of `blocks` entries, has room: the free blocks on the owner's side
+    /// are fewer than `blocks`).
+    #[inline(always)]
+    unsafe fn put_top(&self, block: u32) {
+        let len = self.own.len.load(Ordering::Relaxed);
+        self.own.stack.with_mut(|stack| {
+            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
+            let stack = unsafe { &mut *stack };
+            stack[len as usize] = block;
+        });
+        self.own.len.store(len + 1, Ordering::Relaxed);
     }
 
     /// Pushes a block given up on the owner's thread, unless the slot logs: then it returns
@@ -314,20 +384,56 @@ impl Slot {
         if self.log.is_some() {
             return false;
         }
-        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in range.
-        unsafe { self.states.free_at_home(block) };
+        // SAFETY: caller's promises; the words are this slot's.
+        unsafe { self.push_unlogged(block, self.states.owner_words()) };
+        true
+    }
+
+    /// [`push_local`](Self::push_local) for a slot that does not log, with its owner words
+    /// given: into the hot cell if it is empty, else onto the stack.
+    ///
+    /// # Safety
+    /// As [`push_local`](Self::push_local); the slot does not log, and `words` are its own.
+    #[inline(always)]
+    unsafe fn push_unlogged(&self, block: u32, words: OwnerWords) {
+        debug_assert!(self.log.is_none() && block < self.blocks);
+        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in
+        // range; the words are this (live) slot's.
+        unsafe { words.free_at_home(block) };
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
             self.own.hot.store(block, Ordering::Relaxed);
-            return true;
+            return;
         }
-        let len = self.own.len.load(Ordering::Relaxed);
-        self.own.stack.with_mut(|stack| {
-            // SAFETY: caller's promise 1 (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &mut *stack };
-            stack[len as usize] = block;
-        });
-        self.own.len.store(len + 1, Ordering::Relaxed);
-        true
+        // SAFETY: caller's promises 1 and 2.
+        unsafe { self.put_top(block) }
+    }
+
+    /// The free of a lease that allocates through
+    /// [`pop_stack_first`](Self::pop_stack_first): onto the stack, never into the hot cell.
+    ///
+    /// # Safety
+    /// As [`push_unlogged`](Self::push_unlogged).
+    #[inline(always)]
+    pub(super) unsafe fn push_stack(&self, block: u32, words: OwnerWords) {
+        debug_assert!(self.log.is_none() && block < self.blocks);
+        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in
+        // range; the words are this (live) slot's.
+        unsafe { words.free_at_home(block) };
+        // SAFETY: caller's promises 1 and 2.
+        unsafe { self.put_top(block) }
+    }
+
+    /// Counts `bytes` asked for by an allocation of this slot (the size-class rows, which
+    /// know the request behind each block).
+    ///
+    /// # Safety
+    /// The calling thread holds this slot's lease (invariant 2).
+    #[inline(always)]
+    pub(crate) unsafe fn note_requested(&self, bytes: usize) {
+        let requested = self.own.requested.load(Ordering::Relaxed);
+        self.own
+            .requested
+            .store(requested.wrapping_add(bytes as u64), Ordering::Relaxed);
     }
 
     /// `push_local` for a logging slot: parks the block, then gives the event to the sinks,
@@ -357,10 +463,21 @@ impl Slot {
     /// Bookkeeping of one allocation: the count and the block's state.
     #[inline(always)]
     fn note_alloc(&self, block: u32) {
-        bump(&self.own.allocations);
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
-        // indices below `blocks` (invariant 1).
-        unsafe { self.states.owned_at_home(block) };
+        // indices below `blocks` (invariant 1); the words are this slot's.
+        unsafe { self.note_alloc_with(block, self.states.owner_words()) }
+    }
+
+    /// [`note_alloc`](Self::note_alloc) with the slot's owner words given.
+    ///
+    /// # Safety
+    /// `block` < `blocks`, and `words` are this slot's.
+    #[inline(always)]
+    unsafe fn note_alloc_with(&self, block: u32, words: OwnerWords) {
+        debug_assert!(block < self.blocks);
+        bump(&self.own.allocations);
+        // SAFETY: caller's promises: in range, in this live slot's table.
+        unsafe { words.owned_at_home(block) };
     }
 
     // ----- owner side of a logging slot ------------------------------------------------------
@@ -641,6 +758,7 @@ impl Slot {
                 + self.parked(),
 
             allocations: self.own.allocations.load(relaxed),
+            requested: self.own.requested.load(relaxed),
             drained: self.own.drained.load(relaxed),
             pushed: {
                 // Remote frees so far: those drained, plus those pending (count modulo 2^31).
@@ -665,6 +783,8 @@ pub(crate) struct SlotCounters {
     pub len: u64,
 
     pub allocations: u64,
+    /// Bytes asked for by the allocations, where the caller counts them (0 otherwise).
+    pub requested: u64,
     pub drained: u64,
     pub pushed: u64,
     pub exhausted: u64,

@@ -42,6 +42,8 @@
 //! different frozen blocks may contend, reads of the data never do). It is meaningful only
 //! while the block is frozen.
 
+use core::ptr::NonNull;
+
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::block::BlockState;
@@ -121,6 +123,66 @@ pub(crate) struct StateTable {
     readers: Box<[AtomicU32]>,
 }
 
+/// The owner words of one [`StateTable`], as a bare pointer: what the home thread's local
+/// alloc and free write, kept by a lease next to its other hot data so that those paths read
+/// no field of the slot (the table's boxes live in the slot's read-only part, a cache line of
+/// its own).
+///
+/// # Invariants
+/// 0. `base` points to the first owner word of a table (made by
+///    [`StateTable::owner_words`]); the words stay where they are while the table lives (they
+///    are boxed, and a table never gives its boxes up).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnerWords {
+    base: NonNull<AtomicU32>,
+}
+
+impl OwnerWords {
+    /// The owner word of `block`, without a bounds check.
+    ///
+    /// # Safety
+    /// The table these words came from is live, and `block` < its block count.
+    #[inline(always)]
+    unsafe fn word<'a>(self, block: u32) -> &'a AtomicU32 {
+        // SAFETY: invariant 0 and the caller's promises: the word is inside the live table.
+        let word = unsafe { self.base.add(block as usize) };
+        // SAFETY: as above: a live, aligned atomic of the table, shared (never `&mut`).
+        unsafe { word.as_ref() }
+    }
+
+    /// Sets the owner word's tag, keeping its trip.
+    ///
+    /// # Safety
+    /// As [`word`](Self::word), on the thread allowed to write it (`StateTable` invariant 1).
+    #[inline(always)]
+    unsafe fn set_tag(self, block: u32, tag: u64) {
+        // SAFETY: caller's promise.
+        let word = unsafe { self.word(block) };
+        let trip = word.load(Ordering::Relaxed) & !(TAG_MASK as u32);
+        word.store(trip | tag as u32, Ordering::Relaxed);
+    }
+
+    /// The home thread hands `block` out: owned at home.
+    ///
+    /// # Safety
+    /// As [`set_tag`](Self::set_tag).
+    #[inline(always)]
+    pub(crate) unsafe fn owned_at_home(self, block: u32) {
+        // SAFETY: caller's promise.
+        unsafe { self.set_tag(block, TAG_OWNED) }
+    }
+
+    /// The home thread takes `block` back on its free list.
+    ///
+    /// # Safety
+    /// As [`set_tag`](Self::set_tag).
+    #[inline(always)]
+    pub(crate) unsafe fn free_at_home(self, block: u32) {
+        // SAFETY: caller's promise.
+        unsafe { self.set_tag(block, TAG_FREE) }
+    }
+}
+
 impl StateTable {
     /// Bytes of this table per block: the owner word, the remote word and the reader count.
     pub(crate) const BYTES_PER_BLOCK: usize =
@@ -144,37 +206,12 @@ impl StateTable {
         &self.readers[block as usize]
     }
 
-    /// The owner word of `block`, without a bounds check.
-    ///
-    /// # Safety
-    /// `block` < the slot's block count (invariant 0).
+    /// The owner words, as the pointer a lease holder's fast paths keep (see [`OwnerWords`]).
     #[inline(always)]
-    unsafe fn owner_word(&self, block: u32) -> &AtomicU32 {
-        debug_assert!((block as usize) < self.owner.len());
-        // SAFETY: caller's promise.
-        unsafe { self.owner.get_unchecked(block as usize) }
-    }
-
-    /// Sets the owner word's tag, keeping its trip.
-    ///
-    /// # Safety
-    /// `block` is in range.
-    #[inline(always)]
-    unsafe fn owner_tag(&self, block: u32, tag: u64) {
-        // SAFETY: caller's promise.
-        let word = unsafe { self.owner_word(block) };
-        let trip = word.load(Ordering::Relaxed) & !(TAG_MASK as u32);
-        word.store(trip | tag as u32, Ordering::Relaxed);
-    }
-
-    /// The home thread hands `block` out: owned at home.
-    ///
-    /// # Safety
-    /// `block` is in range.
-    #[inline(always)]
-    pub(crate) unsafe fn owned_at_home(&self, block: u32) {
-        // SAFETY: caller's promise.
-        unsafe { self.owner_tag(block, TAG_OWNED) }
+    pub(crate) fn owner_words(&self) -> OwnerWords {
+        OwnerWords {
+            base: NonNull::from(&*self.owner).cast(),
+        }
     }
 
     /// The home thread takes `block` back on its free list.
@@ -183,8 +220,9 @@ impl StateTable {
     /// `block` is in range.
     #[inline(always)]
     pub(crate) unsafe fn free_at_home(&self, block: u32) {
-        // SAFETY: caller's promise.
-        unsafe { self.owner_tag(block, TAG_FREE) }
+        debug_assert!((block as usize) < self.owner.len());
+        // SAFETY: the words are this live table's; caller's promise for the range.
+        unsafe { self.owner_words().free_at_home(block) }
     }
 
     /// Starts a new trip with the owner word set to `tag`; returns the new trip.
@@ -308,8 +346,8 @@ mod tests {
         table.record_remote(0, trip, BlockState::Owned { slot: 1 });
         table.record_remote(0, trip, BlockState::Free);
         table.returned(0, false);
-        // SAFETY: block 0 is in range (the table has one block).
-        unsafe { table.owned_at_home(0) };
+        // SAFETY: the table is live and block 0 is in range (the table has one block).
+        unsafe { table.owner_words().owned_at_home(0) };
         assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
         (table, trip)
     }

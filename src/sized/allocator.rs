@@ -72,6 +72,23 @@ impl<R: Residency> SizedLease<R> {
     }
 }
 
+impl<R: Residency> SizedLease<R> {
+    /// `allocate` when the class's own list is empty (or no class serves the layout): the
+    /// refill, the exhaustion policy and the large path, with every error as [`AllocError`].
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Err(AllocError);
+        }
+        let block = self
+            .raw()
+            .alloc(layout.size(), layout.align())
+            .map_err(|_| AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(block.ptr, block.usable))
+    }
+}
+
 /// The slot, block index and block size of the large block at `ptr`, from the provenance
 /// registry.
 fn large_block(ptr: NonNull<u8>) -> Option<(NonNull<Slot>, u32, usize)> {
@@ -117,17 +134,19 @@ fn large_block(ptr: NonNull<u8>) -> Option<(NonNull<Slot>, u32, usize)> {
 // thread. Grown and shrunk blocks keep this: in place only when the block holds the new
 // layout.
 unsafe impl<R: Residency> Allocator for &SizedLease<R> {
+    #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Err(AllocError);
+        let row = self.raw();
+        if layout.size() != 0
+            && let Some(class) = class_for(layout.size(), layout.align(), row.last_class())
+            && let Some(block) = row.alloc_fast(class, layout.size())
+        {
+            return Ok(NonNull::slice_from_raw_parts(block.ptr, block.usable));
         }
-        let block = self
-            .raw()
-            .alloc(layout.size(), layout.align())
-            .map_err(|_| AllocError)?;
-        Ok(NonNull::slice_from_raw_parts(block.ptr, block.usable))
+        self.allocate_slow(layout)
     }
 
+    #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() != 0 {
             // SAFETY: the trait's contract: `ptr` came from this allocator with `layout`.

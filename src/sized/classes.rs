@@ -106,10 +106,16 @@ pub(crate) const fn class_for(size: usize, align: usize, last: usize) -> Option<
         }
         (size + align - 1) & !(align - 1)
     };
-    if size > class_bytes(last) {
+    if size > MAX_CLASS_BYTES {
         return None;
     }
-    Some(class_of(size))
+    // `class_of` is monotone, so `class_of(size) <= last` exactly when
+    // `size <= class_bytes(last)`: one compare of classes instead of computing that size.
+    let class = class_of(size);
+    if class > last {
+        return None;
+    }
+    Some(class)
 }
 
 #[cfg(test)]
@@ -175,5 +181,34 @@ mod tests {
         }
         assert_eq!(class_for(MAX_CLASS_BYTES + 1, 8, CLASS_COUNT - 1), None);
         assert_eq!(class_for(200, 8, class_of(160)), None);
+    }
+
+    #[test]
+    fn a_request_fits_under_the_last_class_exactly_when_its_size_does() {
+        for last in 0..CLASS_COUNT {
+            let limit = class_bytes(last);
+            for size in [
+                1,
+                limit - 1,
+                limit,
+                limit + 1,
+                MAX_CLASS_BYTES,
+                MAX_CLASS_BYTES + 1,
+            ] {
+                for align in [1, 8, 16, 64, 4096] {
+                    let rounded = size.next_multiple_of(align.max(1));
+                    let fits = if align <= MIN_CLASS_BYTES {
+                        size
+                    } else {
+                        rounded
+                    } <= limit;
+                    let got = class_for(size, align, last);
+                    assert_eq!(got.is_some(), fits, "size {size} align {align} last {last}");
+                    if let Some(c) = got {
+                        assert!(c <= last && class_bytes(c) >= size);
+                    }
+                }
+            }
+        }
     }
 }

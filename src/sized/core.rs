@@ -125,9 +125,8 @@ pub(crate) struct Built {
 ///    the builder of the core before it is shared).
 pub(crate) struct ClassCell {
     built: AtomicPtr<Built>,
+    /// The cell's class (a free classified through the page map reads it).
     pub(crate) class: u32,
-    /// Bytes asked for by the allocations this class served, all time.
-    pub(crate) requested: AtomicU64,
     /// Allocations of this class that found it empty.
     pub(crate) exhausted: AtomicU64,
     /// Allocations of this class served by a larger class.
@@ -161,7 +160,7 @@ pub(crate) struct LargeCounters {
 /// Every class pool of a family, and the rows' claims.
 ///
 /// # Invariants
-/// 0. `cells[class * rows + row]` is the cell of (class, row), and knows it.
+/// 0. `cells[class * rows + row]` is the cell of (class, row).
 /// 1. `claims[row]` is true while one thread holds the row; only that thread builds, leases or
 ///    counts in the row's cells.
 pub(crate) struct Core {
@@ -200,7 +199,6 @@ impl Core {
                 .map(|i| ClassCell {
                     built: AtomicPtr::new(core::ptr::null_mut()),
                     class: (i / rows) as u32,
-                    requested: AtomicU64::new(0),
                     exhausted: AtomicU64::new(0),
                     borrowed: AtomicU64::new(0),
                     to_large: AtomicU64::new(0),

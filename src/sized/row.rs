@@ -8,16 +8,19 @@ use core::ptr::NonNull;
 
 use crate::backing;
 use crate::error::Error;
-use crate::pool::{BlockRef, BlockState, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
+use crate::pool::{BlockRef, BlockState, LocalHandle, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
-use super::classes::{CLASS_COUNT, class_bytes, class_for};
-use super::core::{Block, ClassCell, ClassExhaustion, Core, count};
+use super::classes::{CLASS_COUNT, class_for};
+use super::core::{Block, ClassExhaustion, Core, count};
 
-/// What the hot paths need of one attached class: a copy of the lease's slot and geometry.
+/// What the hot paths need of one attached class: the lease's handle on its slot and the
+/// pool's geometry, one cache line per class (the lease's whole fast-path state for its 60
+/// classes is 60 lines it alone touches).
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct Hot {
     /// The leased slot; `None` until the class is attached.
-    slot: Option<NonNull<Slot>>,
+    local: Option<LocalHandle>,
     base: NonNull<u8>,
     end: usize,
     block_size: usize,
@@ -27,25 +30,29 @@ struct Hot {
     /// remainder by direct computation", 2019).
     magic: u64,
     generation: u64,
-    cell: NonNull<ClassCell>,
 }
 
 impl Hot {
     const NONE: Hot = Hot {
-        slot: None,
+        local: None,
         base: NonNull::dangling(),
         end: 0,
         block_size: 1,
         magic: 0,
         generation: NOT_LOCAL,
-        cell: NonNull::dangling(),
     };
+
+    /// The leased slot, if attached.
+    #[inline(always)]
+    fn slot(&self) -> Option<NonNull<Slot>> {
+        self.local.map(|local| local.slot())
+    }
 
     /// Whether `addr` is inside this class's blocks.
     #[inline(always)]
     fn contains(&self, addr: usize) -> bool {
         let base = self.base.as_ptr().addr();
-        self.slot.is_some() && addr >= base && addr < self.end
+        self.local.is_some() && addr >= base && addr < self.end
     }
 }
 
@@ -53,14 +60,18 @@ impl Hot {
 ///
 /// # Invariants
 /// 0. This lease holds `row`'s claim in `core` until `Drop`.
-/// 1. `hot[c].slot` is `Some` exactly when `leases[c]` holds a lease on the slot of the class
-///    pool of (`c`, `row`), and then `hot[c]` copies that lease and its pool's geometry.
+/// 1. `hot[c].local` is `Some` exactly when `leases[c]` holds a lease on the slot of the class
+///    pool of (`c`, `row`), and then it is this thread's handle on that slot, and `hot[c]`
+///    copies that lease and its pool's geometry.
 /// 2. A `RowLease` is used by one thread only (it is `!Send`; the global allocator keeps it in
 ///    thread-local storage).
 pub(crate) struct RowLease<C: Deref<Target = Core>> {
     hot: [Cell<Hot>; CLASS_COUNT],
     leases: [Cell<Option<RawLease>>; CLASS_COUNT],
     row: usize,
+    /// `core.config.classes - 1`, copied: the class lookup of every allocation and free reads
+    /// it, and the copy sits next to the hot entries instead of behind the core's pointer.
+    last: usize,
     core: C,
     _not_send: PhantomData<*mut ()>,
 }
@@ -75,6 +86,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             hot: [const { Cell::new(Hot::NONE) }; CLASS_COUNT],
             leases: [const { Cell::new(None) }; CLASS_COUNT],
             row,
+            last: core.config.classes - 1,
             core,
             _not_send: PhantomData,
         }
@@ -106,7 +118,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// The largest class of the family.
     #[inline(always)]
     pub(crate) fn last_class(&self) -> usize {
-        self.core.config.classes - 1
+        self.last
     }
 
     /// A block of `class` from its attached slot's own list: no refill, no attach, nothing
@@ -115,12 +127,10 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(always)]
     pub(crate) fn alloc_fast(&self, class: usize, size: usize) -> Option<Block> {
         let hot = self.hot[class].get();
-        let slot = hot.slot?;
-        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
-        let leased = unsafe { slot.as_ref() };
+        let local = hot.local?;
         // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
-        let index = unsafe { leased.pop_local() }?;
-        Some(block_of(&hot, slot, index, size))
+        let index = unsafe { local.pop() }?;
+        Some(block_of(&hot, local, index, size))
     }
 
     /// A block of an attached `class` from its list or its slot's refill (a fresh block, or
@@ -129,10 +139,10 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(never)]
     pub(crate) fn alloc_refill(&self, class: usize, size: usize) -> Option<Block> {
         let hot = self.hot[class].get();
-        let slot = hot.slot?;
+        let local = hot.local?;
         // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
-        let index = unsafe { refill(slot) }?;
-        Some(block_of(&hot, slot, index, size))
+        let index = unsafe { refill(local.slot()) }?;
+        Some(block_of(&hot, local, index, size))
     }
 
     /// Attaches class `class`: builds its pool for this row if needed and leases its slot.
@@ -140,20 +150,22 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(never)]
     fn attach(&self, class: usize) -> Result<Hot, Error> {
         let hot = self.hot[class].get();
-        if hot.slot.is_some() {
+        if hot.local.is_some() {
             return Ok(hot);
         }
         // SAFETY: invariant 0: this lease holds the row's claim.
         let built = unsafe { self.core.build_cell(class, self.row) }?;
         let lease = RawLease::take(&built.raw, 0)?;
+        // SAFETY: this thread took the lease just now, and the handle lives in `hot[class]`,
+        // which is reset only with the lease (invariants 1 and 2).
+        let local = unsafe { LocalHandle::new(lease.slot_ptr()) };
         let hot = Hot {
-            slot: Some(lease.slot_ptr()),
+            local: Some(local),
             base: built.base,
             end: built.end,
             block_size: built.block_size,
             magic: magic_of(built.block_size),
             generation: lease.generation(),
-            cell: NonNull::from(self.core.cell(class, self.row)),
         };
         self.leases[class].set(Some(lease));
         self.hot[class].set(hot);
@@ -163,16 +175,14 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// A block of `class` from its slot's slow refill, if any.
     fn take_from(&self, class: usize, size: usize) -> Result<Option<Block>, Error> {
         let hot = self.attach(class)?;
-        let Some(slot) = hot.slot else {
+        let Some(local) = hot.local else {
             return Ok(None);
         };
-        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
-        let leased = unsafe { slot.as_ref() };
         // SAFETY: invariant 1 (attached just now or before), on this thread (invariant 2).
-        let taken = unsafe { leased.pop_local() };
+        let taken = unsafe { local.pop() };
         // SAFETY: as above.
-        let taken = taken.or_else(|| unsafe { refill(slot) });
-        Ok(taken.map(|index| block_of(&hot, slot, index, size)))
+        let taken = taken.or_else(|| unsafe { refill(local.slot()) });
+        Ok(taken.map(|index| block_of(&hot, local, index, size)))
     }
 
     /// The allocation path when the class's own list is empty: attach, refill, then the
@@ -186,7 +196,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let cell = self.core.cell(class, self.row);
         count(&cell.exhausted);
         let hot = self.hot[class].get();
-        if let Some(slot) = hot.slot {
+        if let Some(slot) = hot.slot() {
             // SAFETY: invariant 1: the slot is leased by this lease, so it is live. Class pools
             // never log (their settings drop the log), so the event is empty; it is published
             // all the same, after the count, as every call-out is.
@@ -253,8 +263,9 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             return false;
         };
         debug_assert!(found.exact);
-        // SAFETY: caller's promise, passed on: the block at `ptr` is given up.
-        unsafe { push_home(found.slot, found.index) };
+        // SAFETY: invariant 1: this lease holds the slot on this thread (invariant 2); the
+        // caller gives the block up (promise).
+        unsafe { push_home(found.local, found.index) };
         true
     }
 
@@ -276,12 +287,13 @@ impl<C: Deref<Target = Core>> RowLease<C> {
             return LocalFree::Interior;
         }
         // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
-        match unsafe { found.slot.as_ref() }.state(found.index) {
+        match unsafe { found.local.slot().as_ref() }.state(found.index) {
             Some(BlockState::Free) => LocalFree::AlreadyFree,
             None => LocalFree::Interior,
             Some(_) => {
-                // SAFETY: caller's promise: the block is out, the caller's, and given up.
-                unsafe { push_home(found.slot, found.index) };
+                // SAFETY: invariant 1: this lease holds the slot on this thread (invariant
+                // 2); caller's promise: the block is out, the caller's, and given up.
+                unsafe { push_home(found.local, found.index) };
                 LocalFree::Freed {
                     usable: found.block_size,
                 }
@@ -294,11 +306,11 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(always)]
     fn local_block(&self, addr: usize, class: usize) -> Option<LocalBlock> {
         let hot = self.hot.get(class)?.get();
-        let slot = hot.slot.filter(|_| hot.contains(addr))?;
+        let local = hot.local.filter(|_| hot.contains(addr))?;
         let offset = (addr - hot.base.as_ptr().addr()) as u64;
         let index = index_of(offset, hot.magic);
         Some(LocalBlock {
-            slot,
+            local,
             index,
             block_size: hot.block_size,
             exact: u64::from(index) * hot.block_size as u64 == offset,
@@ -314,7 +326,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(always)]
     pub(crate) unsafe fn free_block(&self, slot: NonNull<Slot>, index: u32, class: usize) {
         let generation = match self.hot.get(class).map(Cell::get) {
-            Some(hot) if hot.slot == Some(slot) => hot.generation,
+            Some(hot) if hot.slot() == Some(slot) => hot.generation,
             _ => NOT_LOCAL,
         };
         let block = BlockRef {
@@ -337,7 +349,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// The lease generation of class `class`, if attached, with its slot.
     pub(crate) fn lease_of(&self, class: usize) -> Option<(NonNull<Slot>, u64)> {
         let hot = self.hot.get(class)?.get();
-        hot.slot.map(|slot| (slot, hot.generation))
+        hot.slot().map(|slot| (slot, hot.generation))
     }
 }
 
@@ -360,27 +372,25 @@ pub(crate) enum LocalFree {
 /// A row's block found by [`RowLease::local_block`]: `index` is the block holding the
 /// address, which is that block's start when `exact`.
 struct LocalBlock {
-    slot: NonNull<Slot>,
+    local: LocalHandle,
     index: u32,
     block_size: usize,
     exact: bool,
 }
 
-/// Pushes block `index` onto its slot's list, held by the calling thread.
+/// Pushes block `index` onto its slot's list, held by the calling thread through `local`.
 ///
 /// # Safety
-/// The calling thread's row lease holds `slot` (RowLease invariant 1), and the caller owns
-/// block `index` and gives it up.
+/// The calling thread's row lease holds `local`'s slot (RowLease invariant 1), and the caller
+/// owns block `index` and gives it up.
 #[inline(always)]
-unsafe fn push_home(slot: NonNull<Slot>, index: u32) {
-    // SAFETY: caller's promise: the slot is leased by the caller's lease, so it is live.
-    let leased = unsafe { slot.as_ref() };
+unsafe fn push_home(local: LocalHandle, index: u32) {
     // SAFETY: caller's promise: this thread holds the slot's lease; the block is given up.
-    if !unsafe { leased.push_local(index) } {
+    if !unsafe { local.push(index) } {
         // A logging slot (class pools never log: their settings drop the log) frees through
         // the path that calls the sinks once the slot is settled.
-        // SAFETY: as above, with `slot` pointing to the leased slot.
-        unsafe { Slot::free_local_logged(slot, index) };
+        // SAFETY: as above, with `local.slot()` pointing to the leased slot.
+        unsafe { Slot::free_local_logged(local.slot(), index) };
     }
 }
 
@@ -414,25 +424,19 @@ unsafe fn refill(slot: NonNull<Slot>) -> Option<u32> {
     unsafe { slot.refill() }
 }
 
-/// The block `index` of `hot`'s slot, counted against its class.
+/// The block `index` of `hot`'s slot, its requested bytes counted on the slot.
+///
+/// `local` is `hot.local`, held by this thread (`RowLease` invariants 1 and 2).
 #[inline(always)]
-fn block_of(hot: &Hot, slot: NonNull<Slot>, index: u32, size: usize) -> Block {
-    // SAFETY: the cell is the row's cell of this class (invariant 1), owned by the core, which
-    // the lease keeps alive.
-    let cell = unsafe { hot.cell.as_ref() };
-    cell.requested.store(
-        cell.requested
-            .load(crate::sync::Ordering::Relaxed)
-            .wrapping_add(size as u64),
-        crate::sync::Ordering::Relaxed,
-    );
-    debug_assert!(class_bytes(cell.class as usize) == hot.block_size);
+fn block_of(hot: &Hot, local: LocalHandle, index: u32, size: usize) -> Block {
+    // SAFETY: the caller's lease holds the slot on this thread (RowLease invariants 1 and 2).
+    unsafe { local.note_requested(size) };
     // SAFETY: `index` is a block of the slot, so the offset stays inside its blocks (Slot
     // invariant 0).
     let ptr = unsafe { hot.base.add(index as usize * hot.block_size) };
     Block {
         ptr,
-        slot,
+        slot: local.slot(),
         index,
         local_gen: hot.generation,
         usable: hot.block_size,

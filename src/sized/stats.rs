@@ -129,7 +129,6 @@ impl SizedStats {
                 for row in 0..rows {
                     let cell = core.cell(class, row);
                     let relaxed = crate::sync::Ordering::Relaxed;
-                    stats.requested_bytes += cell.requested.load(relaxed);
                     stats.exhausted += cell.exhausted.load(relaxed);
                     stats.borrowed += cell.borrowed.load(relaxed);
                     stats.to_large += cell.to_large.load(relaxed);
@@ -142,6 +141,13 @@ impl SizedStats {
                         stats.local_frees += pool.local_frees();
                         stats.remote_frees += pool.remote_frees();
                         stats.reuses += pool.slots.iter().map(|s| s.reuses).sum::<u64>();
+                        stats.requested_bytes += built
+                            .raw
+                            .inner()
+                            .slots
+                            .iter()
+                            .map(|s| s.counters().requested)
+                            .sum::<u64>();
                     }
                 }
                 stats

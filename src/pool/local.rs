@@ -1,0 +1,106 @@
+//! `LocalHandle`: what a lease holder's local alloc and free read of its slot, copied once.
+//!
+//! A lease that serves many slots at once (a size-class row holds one per class) keeps one
+//! handle per slot next to its other hot data. A local alloc or free through the handle then
+//! touches the slot's owner line (hot cell, stack length, counters), the stack entry and the
+//! block's state word, and no field of the slot's read-only part (its log and its state table
+//! live on a line of their own).
+
+use core::ptr::NonNull;
+
+use super::slot::Slot;
+use super::state::OwnerWords;
+
+/// A lease holder's handle on its slot's owner side.
+///
+/// # Invariants
+/// 0. While a handle is used, the thread using it holds the lease on `slot` (Slot invariant 2),
+///    so the slot is live; a handle is `!Send` and is made by that thread.
+/// 1. `words` are the slot's owner words, and `logs` whether the slot logs ownership (set
+///    once before sharing: Slot invariant 6).
+#[derive(Clone, Copy)]
+pub(crate) struct LocalHandle {
+    slot: NonNull<Slot>,
+    words: OwnerWords,
+    logs: bool,
+}
+
+impl LocalHandle {
+    /// The handle on `slot`.
+    ///
+    /// # Safety
+    /// The calling thread holds `slot`'s lease, and uses the handle only while it holds it
+    /// (invariant 0).
+    pub(crate) unsafe fn new(slot: NonNull<Slot>) -> LocalHandle {
+        // SAFETY: caller's promise: the leased slot is live.
+        let this = unsafe { slot.as_ref() };
+        LocalHandle {
+            slot,
+            words: this.states().owner_words(),
+            logs: this.log().is_some(),
+        }
+    }
+
+    /// The slot.
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> NonNull<Slot> {
+        self.slot
+    }
+
+    /// The slot, borrowed.
+    ///
+    /// # Safety
+    /// The calling thread still holds the slot's lease (invariant 0).
+    #[inline(always)]
+    unsafe fn leased(&self) -> &Slot {
+        // SAFETY: caller's promise: the slot is leased by this thread, so it is live.
+        unsafe { self.slot.as_ref() }
+    }
+
+    /// A block from the slot's own list: the stack first, then the hot cell (see
+    /// [`Slot::pop_stack_first`]); counted as an allocation, its state `Owned`.
+    ///
+    /// # Safety
+    /// The calling thread still holds the slot's lease (invariant 0).
+    #[inline(always)]
+    pub(crate) unsafe fn pop(&self) -> Option<u32> {
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promise: the slot is leased by this thread; the words are its own
+        // (invariant 1).
+        unsafe { slot.pop_stack_first(self.words) }
+    }
+
+    /// [`Slot::push_local`] on the slot, onto its stack (see [`Slot::push_stack`]): `false`
+    /// (and nothing done) for a logging slot, whose frees go through
+    /// [`Slot::free_local_logged`].
+    ///
+    /// # Safety
+    /// The calling thread still holds the slot's lease (invariant 0); `block` is out of the
+    /// slot, and the caller gives it up.
+    #[inline(always)]
+    #[must_use = "a logging slot leaves the block to `free_local_logged`"]
+    pub(crate) unsafe fn push(&self, block: u32) -> bool {
+        if self.logs {
+            return false;
+        }
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promises; the slot does not log and the words are its own
+        // (invariant 1).
+        unsafe { slot.push_stack(block, self.words) };
+        true
+    }
+
+    /// [`Slot::note_requested`] on the slot.
+    ///
+    /// # Safety
+    /// As [`pop`](Self::pop).
+    #[inline(always)]
+    pub(crate) unsafe fn note_requested(&self, bytes: usize) {
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promise: the slot is leased by this thread.
+        unsafe { slot.note_requested(bytes) }
+    }
+}
