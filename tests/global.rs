@@ -31,7 +31,8 @@ fn mixed_sizes_round_trip_and_the_stats_balance() {
         let size = (i * 131) % 8192 + 1;
         let p = POOL.allocate(size, 8);
         assert!(!p.is_null());
-        assert!(POOL.usable_size(p).unwrap() >= size);
+        // SAFETY: no other thread frees the block asked about during the call.
+        assert!(unsafe { POOL.usable_size(p) }.unwrap() >= size);
         // SAFETY: `p` holds at least `size` bytes.
         unsafe { p.write_bytes(i as u8, size) };
         ptrs.push((p, size, i as u8));
@@ -54,7 +55,8 @@ fn foreign_pointers_are_recognised_and_left_alone() {
     let mine = POOL.allocate(64, 8);
     let theirs = Box::into_raw(Box::new([0u8; 64])).cast::<u8>();
     let local = 5u64;
-    assert!(POOL.usable_size(theirs).is_none());
+    // SAFETY: no other thread frees the block asked about during the call.
+    assert!(unsafe { POOL.usable_size(theirs) }.is_none());
     let inside = mine.wrapping_add(16); // inside a block, not its start
     // SAFETY: pointers that are not POOL's are only looked up.
     assert!(!unsafe { POOL.free(theirs) });
@@ -202,7 +204,8 @@ fn realloc_stays_in_place_while_the_class_allows() {
     // SAFETY: as above.
     let big = unsafe { POOL.realloc(moved, Layout::from_size_align(5000, 8).unwrap(), 3 << 20) };
     assert_eq!(at(big, 99), 7);
-    assert!(POOL.usable_size(big).unwrap() >= 3 << 20);
+    // SAFETY: no other thread frees the block asked about during the call.
+    assert!(unsafe { POOL.usable_size(big) }.unwrap() >= 3 << 20);
     // SAFETY: as above.
     let shrunk =
         unsafe { POOL.realloc(big, Layout::from_size_align(3 << 20, 8).unwrap(), 2 << 20) };

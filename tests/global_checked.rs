@@ -14,22 +14,34 @@ struct Sent(*mut u8);
 // takes frees from any thread.
 unsafe impl Send for Sent {}
 
+/// `pool.classify(ptr)`.
+fn classify(pool: &GlobalPool<CpuLocal>, ptr: *const u8) -> PointerKind {
+    // SAFETY: no test frees a block on another thread while it asks about that block.
+    unsafe { pool.classify(ptr) }
+}
+
+/// `pool.usable_size(ptr)`.
+fn usable_size(pool: &GlobalPool<CpuLocal>, ptr: *mut u8) -> Option<usize> {
+    // SAFETY: as in `classify`.
+    unsafe { pool.usable_size(ptr) }
+}
+
 #[test]
 fn every_address_is_classified() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
-    assert_eq!(POOL.classify(std::ptr::null()), PointerKind::Foreign);
+    assert_eq!(classify(&POOL, std::ptr::null()), PointerKind::Foreign);
     let p = POOL.allocate(100, 8);
-    assert_eq!(POOL.classify(p), PointerKind::Live { usable: 112 });
-    assert_eq!(POOL.classify(p.wrapping_add(1)), PointerKind::Interior);
-    assert_eq!(POOL.classify(p.wrapping_add(111)), PointerKind::Interior);
+    assert_eq!(classify(&POOL, p), PointerKind::Live { usable: 112 });
+    assert_eq!(classify(&POOL, p.wrapping_add(1)), PointerKind::Interior);
+    assert_eq!(classify(&POOL, p.wrapping_add(111)), PointerKind::Interior);
     let on_stack = 7u64;
     assert_eq!(
-        POOL.classify((&raw const on_stack).cast()),
+        classify(&POOL, (&raw const on_stack).cast()),
         PointerKind::Foreign
     );
     let boxed = Box::new(7u64);
     assert_eq!(
-        POOL.classify((&raw const *boxed).cast()),
+        classify(&POOL, (&raw const *boxed).cast()),
         PointerKind::Foreign
     );
     // A block never handed out yet, next to ours, is free.
@@ -38,10 +50,10 @@ fn every_address_is_classified() {
     unsafe {
         assert_eq!(POOL.free_checked(q), PointerKind::Live { usable: 112 });
     }
-    assert_eq!(POOL.classify(q), PointerKind::Free);
+    assert_eq!(classify(&POOL, q), PointerKind::Free);
     // SAFETY: as above.
     unsafe { POOL.free(p) };
-    assert_eq!(POOL.classify(p), PointerKind::Free);
+    assert_eq!(classify(&POOL, p), PointerKind::Free);
     assert_eq!(POOL.stats().invalid_frees, 0);
 }
 
@@ -52,7 +64,7 @@ fn large_blocks_are_classified_and_interior_frees_refused() {
     }
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let big = POOL.allocate(3 << 20, 8);
-    assert!(matches!(POOL.classify(big), PointerKind::Live { usable } if usable >= 3 << 20));
+    assert!(matches!(classify(&POOL, big), PointerKind::Live { usable } if usable >= 3 << 20));
     let inside = big.wrapping_add(4096 * 3);
     // SAFETY: an interior address: refused, nothing freed.
     assert_eq!(unsafe { POOL.free_checked(inside) }, PointerKind::Interior);
@@ -61,7 +73,7 @@ fn large_blocks_are_classified_and_interior_frees_refused() {
     let freed = unsafe { POOL.free_checked(big) };
     assert!(matches!(freed, PointerKind::Live { .. }));
     // Its region is gone: the address is no longer ours.
-    assert_eq!(POOL.classify(big), PointerKind::Foreign);
+    assert_eq!(classify(&POOL, big), PointerKind::Foreign);
 }
 
 #[test]
@@ -82,7 +94,7 @@ fn a_local_double_free_is_refused_counted_and_never_pushed_twice() {
     let a = POOL.allocate(48, 8);
     let b = POOL.allocate(48, 8);
     assert_ne!(a, b);
-    assert_eq!(POOL.classify(a), PointerKind::Live { usable: 48 });
+    assert_eq!(classify(&POOL, a), PointerKind::Live { usable: 48 });
     for q in [a, b] {
         // SAFETY: both live, freed once each.
         let kind = unsafe { POOL.free_checked(q) };
@@ -94,7 +106,7 @@ fn a_local_double_free_is_refused_counted_and_never_pushed_twice() {
 fn a_remote_double_free_is_refused_before_and_after_the_block_comes_home() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
     let p = Sent(POOL.allocate(200, 8));
-    let usable = POOL.usable_size(p.0).unwrap();
+    let usable = usable_size(&POOL, p.0).unwrap();
     let first = std::thread::spawn(move || {
         let p = p;
         // SAFETY: the block is POOL's, owned by this thread now, freed once.

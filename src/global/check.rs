@@ -56,19 +56,26 @@ impl<R: Residency> GlobalPool<R> {
     /// word; any address may be asked about, nothing is dereferenced outside umrf's own
     /// records.
     ///
+    /// # Safety
+    /// If `ptr` points into one of umrf's large blocks (above the largest class), no other
+    /// thread frees that block while this call runs (see
+    /// [`usable_size`](GlobalPool::usable_size)). Any other address may be asked about.
+    ///
     /// ```
     /// use umrf::{GlobalPool, PointerKind, residency::CpuLocal};
     /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
     /// let p = POOL.allocate(100, 8);
-    /// assert_eq!(POOL.classify(p), PointerKind::Live { usable: 112 });
-    /// assert_eq!(POOL.classify(p.wrapping_add(8)), PointerKind::Interior);
-    /// assert_eq!(POOL.classify(&0u8), PointerKind::Foreign);
+    /// // SAFETY (all four): no large block of umrf's is asked about.
+    /// assert_eq!(unsafe { POOL.classify(p) }, PointerKind::Live { usable: 112 });
+    /// assert_eq!(unsafe { POOL.classify(p.wrapping_add(8)) }, PointerKind::Interior);
+    /// assert_eq!(unsafe { POOL.classify(&0u8) }, PointerKind::Foreign);
     /// // SAFETY: p came from POOL and is freed once.
     /// unsafe { POOL.free(p) };
-    /// assert_eq!(POOL.classify(p), PointerKind::Free);
+    /// assert_eq!(unsafe { POOL.classify(p) }, PointerKind::Free);
     /// ```
-    pub fn classify(&self, ptr: *const u8) -> PointerKind {
-        match self.locate(ptr) {
+    pub unsafe fn classify(&self, ptr: *const u8) -> PointerKind {
+        // SAFETY: caller's promise, passed on.
+        match unsafe { self.locate(ptr) } {
             Located::Block { free: true, .. } => PointerKind::Free,
             Located::Block { block, .. } => PointerKind::Live {
                 usable: block.block_size,
@@ -80,14 +87,21 @@ impl<R: Residency> GlobalPool<R> {
     }
 
     /// Where `ptr` lies: the page map's answer, with the block of a class pool named.
+    ///
+    /// # Safety
+    /// As [`classify`](Self::classify).
     #[inline]
-    fn locate(&self, ptr: *const u8) -> Located {
-        self.locate_entry(ptr, pagemap::get(ptr.addr()))
+    unsafe fn locate(&self, ptr: *const u8) -> Located {
+        // SAFETY: caller's promise, passed on.
+        unsafe { self.locate_entry(ptr, pagemap::get(ptr.addr())) }
     }
 
     /// [`locate`](Self::locate) with the page map's answer for `ptr` already read.
+    ///
+    /// # Safety
+    /// As [`classify`](Self::classify).
     #[inline]
-    fn locate_entry(&self, ptr: *const u8, entry: Option<Entry>) -> Located {
+    unsafe fn locate_entry(&self, ptr: *const u8, entry: Option<Entry>) -> Located {
         let addr = ptr.addr();
         match entry {
             None => Located::Foreign,
@@ -107,7 +121,8 @@ impl<R: Residency> GlobalPool<R> {
                     None => Located::Interior,
                 }
             }
-            Some(Entry::Large(_)) => match self.usable_size(ptr.cast_mut()) {
+            // SAFETY: caller's promise: no thread frees the large block meanwhile.
+            Some(Entry::Large(_)) => match unsafe { self.usable_size(ptr.cast_mut()) } {
                 Some(usable) => Located::Large { usable },
                 None => Located::Interior,
             },
@@ -123,7 +138,9 @@ impl<R: Residency> GlobalPool<R> {
     ///
     /// # Safety
     /// If `ptr` is a live block of umrf's, the caller owns it and gives it up: nothing uses it
-    /// after this call.
+    /// after this call. If `ptr` points inside one of umrf's large blocks, no other thread
+    /// frees that block while this call runs (as for [`classify`](Self::classify): a racing
+    /// free of the same block is a data race in the program, which no check can order).
     ///
     /// ```
     /// use umrf::{GlobalPool, PointerKind, residency::CpuLocal};
@@ -172,7 +189,8 @@ impl<R: Residency> GlobalPool<R> {
     /// # Safety
     /// As [`free_checked`](Self::free_checked).
     unsafe fn free_checked_away(&self, ptr: *mut u8, entry: Option<Entry>) -> PointerKind {
-        match self.locate_entry(ptr, entry) {
+        // SAFETY: caller's promise (`free_checked`'s, which covers `classify`'s).
+        match unsafe { self.locate_entry(ptr, entry) } {
             Located::Block { block, free: false } => {
                 // SAFETY: the caller owns the live block at `ptr` and gives it up; its slot
                 // lives as long as the core.

@@ -10,7 +10,8 @@
 //!
 //! let p = POOL.allocate(100, 8);
 //! assert!(!p.is_null());
-//! assert_eq!(POOL.usable_size(p), Some(112));
+//! // SAFETY: `p` is this thread's; nothing frees it meanwhile.
+//! assert_eq!(unsafe { POOL.usable_size(p) }, Some(112));
 //! // SAFETY: `p` came from POOL.allocate and is freed once.
 //! assert!(unsafe { POOL.free(p) });
 //! let on_stack = 0u64;
@@ -41,6 +42,7 @@
 
 mod check;
 mod fork;
+mod init;
 #[cfg(all(test, umrf_loom))]
 mod loom_tests;
 mod thread;
@@ -57,11 +59,9 @@ use crate::pool::{BlockRef, UNKNOWN_TRIP};
 use crate::residency::{self, Residency};
 use crate::sized::pagemap::{self, ClassBlock, Entry};
 use crate::sized::{ClassExhaustion, Config, Core, SizedStats, class_for, classes_up_to};
-use crate::sync::statics::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use crate::sync::statics::{AtomicU64, Ordering};
 
-const UNINIT: u8 = 0;
-const INITIALISING: u8 = 1;
-const READY: u8 = 2;
+use init::LazyInit;
 
 /// The global allocator's settings (see the `const` setters of [`GlobalPool`]).
 #[derive(Clone, Copy, Debug)]
@@ -98,8 +98,7 @@ struct GlobalCounters {
 /// }
 /// ```
 pub struct GlobalPool<R: Residency> {
-    core: AtomicPtr<Core>,
-    phase: AtomicU8,
+    core: LazyInit<Core>,
     settings: GlobalSettings,
     counters: GlobalCounters,
     _residency: PhantomData<fn() -> R>,
@@ -130,8 +129,7 @@ impl<R: Residency> GlobalPool<R> {
     /// 4 classes. Nothing is reserved until the first allocation.
     pub const fn new() -> Self {
         GlobalPool {
-            core: AtomicPtr::new(ptr::null_mut()),
-            phase: AtomicU8::new(UNINIT),
+            core: LazyInit::new(),
             settings: GlobalSettings {
                 rows: 0,
                 bytes_per_class: 32 << 20,
@@ -191,42 +189,23 @@ impl<R: Residency> GlobalPool<R> {
     /// The core, once initialised.
     #[inline]
     fn core(&self) -> Option<&'static Core> {
-        let core = self.core.load(Ordering::Acquire);
-        // SAFETY: a published core is leaked: it lives for the rest of the process.
-        unsafe { core.as_ref() }
+        // SAFETY: a published core is leaked (`core_or_init`): it lives for the rest of the
+        // process (`LazyInit` invariant 2).
+        self.core.get().map(|core| unsafe { core.as_ref() })
     }
 
     /// The core, initialising it if no thread has started to; `None` while another thread
     /// initialises it (the caller falls back), or if the calling thread is busy.
     #[cold]
     fn core_or_init(&self) -> Option<&'static Core> {
-        if let Some(core) = self.core() {
-            return Some(core);
-        }
-        if self
-            .phase
-            .compare_exchange(UNINIT, INITIALISING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return None;
-        }
-        let made = thread::busy(|_| {
-            fork::register_handlers();
-            let core: &'static Core = Box::leak(Box::new(Core::new(self.config())));
-            core
-        });
-        match made {
-            Some(core) => {
-                self.core
-                    .store(ptr::from_ref(core).cast_mut(), Ordering::Release);
-                self.phase.store(READY, Ordering::Release);
-                Some(core)
-            }
-            None => {
-                self.phase.store(UNINIT, Ordering::Release);
-                None
-            }
-        }
+        let core = self.core.get_or_init(|| {
+            thread::busy(|_| {
+                fork::register_handlers();
+                NonNull::from(Box::leak(Box::new(Core::new(self.config()))))
+            })
+        })?;
+        // SAFETY: as in `core`: the core is leaked, never freed.
+        Some(unsafe { core.as_ref() })
     }
 
     fn config(&self) -> Config {
@@ -303,7 +282,8 @@ impl<R: Residency> GlobalPool<R> {
     /// // SAFETY: `first` came from POOL and is freed once: it waits on the row's list.
     /// unsafe { POOL.free(first) };
     /// let p = POOL.allocate_local(48, 8).expect("the row's list has a 48-byte block");
-    /// assert_eq!(POOL.usable_size(p.as_ptr()), Some(48));
+    /// // SAFETY: p is this thread's; nothing frees it during the call.
+    /// assert_eq!(unsafe { POOL.usable_size(p.as_ptr()) }, Some(48));
     /// assert!(POOL.allocate_local(0, 8).is_none());
     /// // SAFETY: p came from POOL and is freed once.
     /// unsafe { POOL.free(p.as_ptr()) };
@@ -433,16 +413,25 @@ impl<R: Residency> GlobalPool<R> {
     /// Bytes usable at `ptr` (its block's size), or `None` if `ptr` is not the start of one of
     /// umrf's blocks.
     ///
+    /// # Safety
+    /// If `ptr` points into one of umrf's large blocks (above the largest class), no other
+    /// thread frees that block while this call runs: the answer for a large block is read from
+    /// its pool's record, which goes with the block. This is `malloc_usable_size`'s contract
+    /// (the caller holds the pointer it asks about). Null, foreign pointers and addresses in
+    /// the class pools need nothing: their records live as long as the process.
+    ///
     /// ```
     /// use umrf::{GlobalPool, residency::CpuLocal};
     /// static POOL: GlobalPool<CpuLocal> = GlobalPool::new();
     /// let p = POOL.allocate(1000, 8);
-    /// assert_eq!(POOL.usable_size(p), Some(1024));
-    /// assert_eq!(POOL.usable_size(std::ptr::null_mut()), None);
+    /// // SAFETY: `p` is this thread's; nothing frees it during the calls.
+    /// assert_eq!(unsafe { POOL.usable_size(p) }, Some(1024));
+    /// // SAFETY: null is no block of umrf's.
+    /// assert_eq!(unsafe { POOL.usable_size(std::ptr::null_mut()) }, None);
     /// # // SAFETY: `p` came from `POOL.allocate` above and is freed once, here.
     /// # unsafe { POOL.free(p) };
     /// ```
-    pub fn usable_size(&self, ptr: *mut u8) -> Option<usize> {
+    pub unsafe fn usable_size(&self, ptr: *mut u8) -> Option<usize> {
         let addr = ptr.addr();
         match pagemap::get(addr)? {
             Entry::Class(cell) => {
@@ -450,9 +439,9 @@ impl<R: Residency> GlobalPool<R> {
                 pagemap::class_block(unsafe { cell.as_ref() }, addr).map(|b| b.block_size)
             }
             Entry::Large(slot) => {
-                // SAFETY: a mapped large slot is live while its block is out; a caller asking
-                // about a freed block asks about memory that may be gone, and gets `None` only
-                // if the entry is gone too (entries leave before the memory).
+                // SAFETY: a mapped large slot is live while its block is out, and the caller
+                // promises no thread frees the block during this call; a block freed before it
+                // has left the page map already (entries leave before the memory).
                 let slot = unsafe { slot.as_ref() };
                 (slot.block_ptr(0).as_ptr().addr() == addr)
                     // SAFETY: as above: the pool lives while the block is out.
@@ -477,7 +466,8 @@ impl<R: Residency> GlobalPool<R> {
         align: usize,
         new_size: usize,
     ) -> *mut u8 {
-        if let Some(usable) = self.usable_size(ptr)
+        // SAFETY: caller's promise: `ptr` is the caller's, so no thread frees it meanwhile.
+        if let Some(usable) = unsafe { self.usable_size(ptr) }
             && new_size != 0
             && new_size <= usable
             && (usable <= 128 || new_size > usable / 2)
@@ -531,13 +521,15 @@ impl<R: Residency> GlobalPool<R> {
     /// let p = POOL.allocate(10, 8);
     /// // SAFETY: p is POOL's; the result replaces it.
     /// let q = unsafe { POOL.resize(p, 4000, 8) };
-    /// assert!(POOL.usable_size(q).unwrap() >= 4000);
+    /// // SAFETY: q is this thread's.
+    /// assert!(unsafe { POOL.usable_size(q) }.unwrap() >= 4000);
     /// // SAFETY: a stack address is not umrf's: null, nothing touched.
     /// assert!(unsafe { POOL.resize(&mut 0u8, 8, 1) }.is_null());
     /// # unsafe { POOL.free(q) };
     /// ```
     pub unsafe fn resize(&self, ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
-        match self.usable_size(ptr) {
+        // SAFETY: caller's promise: `ptr` is the caller's, so no thread frees it meanwhile.
+        match unsafe { self.usable_size(ptr) } {
             // SAFETY: caller's promise; the usable size is the block's, which holds the data.
             Some(old) => unsafe { self.reallocate(ptr, old, align, new_size) },
             None => ptr::null_mut(),

@@ -78,7 +78,8 @@ pub extern "C" fn calloc(count_: usize, size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
     no_unwind(std::ptr::null_mut(), || {
-        let old = match heap::kind(ptr) {
+        // SAFETY: the caller's promise: a live pointer it holds, so nothing frees it meanwhile.
+        let old = match unsafe { heap::kind(ptr) } {
             Kind::Null => return alloc_or_enomem(size, MALLOC_ALIGN, false),
             Kind::Foreign => {
                 count(&COUNTERS.foreign_frees);
@@ -206,7 +207,8 @@ pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
 /// `ptr` is null or a live pointer from this process's `malloc` family.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
-    no_unwind(0, || match heap::kind(ptr) {
+    // SAFETY: the caller's promise: a live pointer it holds, so nothing frees it meanwhile.
+    no_unwind(0, || match unsafe { heap::kind(ptr) } {
         Kind::Null | Kind::Invalid => 0,
         Kind::Ours(usable) => usable,
         // SAFETY: the caller promises a live pointer; not ours, so the arena's or the next

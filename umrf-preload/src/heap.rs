@@ -187,15 +187,20 @@ pub enum Kind {
 }
 
 /// Classifies `ptr`.
+///
+/// # Safety
+/// No other thread frees the block `ptr` points into while this runs: the contract of `free`,
+/// `realloc` and `malloc_usable_size`, whose caller holds the pointer it passes.
 #[inline]
-pub fn kind(ptr: *const c_void) -> Kind {
+pub unsafe fn kind(ptr: *const c_void) -> Kind {
     if ptr.is_null() {
         return Kind::Null;
     }
     if real::bootstrap::contains(ptr) {
         return Kind::Bootstrap;
     }
-    match POOL.classify(ptr.cast()) {
+    // SAFETY: caller's promise: no thread frees the block meanwhile.
+    match unsafe { POOL.classify(ptr.cast()) } {
         PointerKind::Live { usable } => Kind::Ours(usable),
         PointerKind::Foreign => Kind::Foreign,
         _ => Kind::Invalid,
@@ -237,7 +242,8 @@ pub unsafe fn resize(ptr: *mut c_void, size: usize) -> *mut c_void {
             return new.cast();
         }
     }
-    let Some(old) = POOL.usable_size(ptr.cast()) else {
+    // SAFETY: caller's promise: `ptr` is the caller's live block, which nothing else frees.
+    let Some(old) = (unsafe { POOL.usable_size(ptr.cast()) }) else {
         return std::ptr::null_mut();
     };
     let new = alloc(size, 16, false);
