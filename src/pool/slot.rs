@@ -347,7 +347,10 @@ impl Slot {
         let block = self.own.stack.with(|stack| {
             // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
             let stack = unsafe { &*stack };
-            stack[top as usize]
+            debug_assert!((top as usize) < stack.len());
+            // SAFETY: invariant 1: the blocks on the owner's side number at most `blocks`, the
+            // stack's length, so `top < len <= blocks`.
+            unsafe { *stack.get_unchecked(top as usize) }
         });
         self.own.len.store(top, Ordering::Relaxed);
         Some(block)
@@ -365,7 +368,10 @@ impl Slot {
         self.own.stack.with_mut(|stack| {
             // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
             let stack = unsafe { &mut *stack };
-            stack[len as usize] = block;
+            debug_assert!((len as usize) < stack.len());
+            // SAFETY: caller's promise: `block` is out of the slot, so the free blocks on the
+            // owner's side are fewer than `blocks`, the stack's length (invariant 1).
+            unsafe { *stack.get_unchecked_mut(len as usize) = block };
         });
         self.own.len.store(len + 1, Ordering::Relaxed);
     }
