@@ -1,7 +1,9 @@
 //! Tiered store benchmarks, peers in the same run, reported as ratios:
 //!
 //! - out-of-core GEMM with the matrices at 4x the RAM budget vs the same tiled kernel with
-//!   everything in RAM (GFLOPS), CLOCK and LRU;
+//!   everything in RAM (GFLOPS), CLOCK and LRU, on threads and on the ring, and the GEMM as it
+//!   was (two steps prefetched, C tile by C tile) beside the default (a deeper window, blocks
+//!   of C that RAM holds);
 //! - a sequential scan with a RAM budget of 1/8 of the data (tmpfs tier, disk tier) vs all in
 //!   RAM vs `mmap` of a file with `MADV_SEQUENTIAL` on the same tmpfs / disk;
 //! - uniform random pins with a budget of 1/8: hit rate and latency per tier, CLOCK and LRU.
@@ -36,15 +38,26 @@ fn store_with(
     policy: Replacement,
     io_threads: usize,
 ) -> TieredStore<CpuLocal> {
+    store_on(budget, page, tmpfs, policy, io_threads, IoBackend::Auto).expect("tiered store")
+}
+
+fn store_on(
+    budget: u64,
+    page: usize,
+    tmpfs: u64,
+    policy: Replacement,
+    io_threads: usize,
+    io: IoBackend,
+) -> Result<TieredStore<CpuLocal>, umrf::tiered::TieredError> {
     TieredStore::<CpuLocal>::builder()
         .page_size(page)
         .ram_budget(budget)
         .tmpfs("/dev/shm", tmpfs)
         .disk(std::env::temp_dir(), 64 << 30)
         .io_threads(io_threads)
+        .io(io)
         .replacement(policy)
         .build()
-        .expect("tiered store")
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -62,36 +75,97 @@ fn gemm_section(n: usize, runs: usize) {
         (n * n * 4) >> 20
     );
     println!(
-        "| configuration | RAM budget | GFLOPS | vs all in RAM (median of per-round ratios) | hit rate | prefetch hit rate |"
+        "| configuration | RAM budget | prefetch steps | C block (tiles) | GFLOPS | vs all in RAM (median of per-round ratios) | hit rate | prefetch hit rate |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    // "before" is the GEMM as it was: two steps prefetched, C tile by C tile (blocks of one
+    // tile); the other rows run the defaults (`gemm::PREFETCH_STEPS`, `gemm::block_tiles`), on
+    // the engine each names.
+    let (deep, before) = (gemm::PREFETCH_STEPS, Some(1));
+    let (threads, ring) = (IoBackend::Threads, IoBackend::IoUring);
+    let (clock, lru) = (Replacement::Clock, Replacement::Lru);
+    let ram = data + 4 * page as u64;
     let configs = [
-        ("all in RAM", data + 4 * page as u64, Replacement::Clock),
-        ("4x budget, tmpfs, CLOCK", data / 4, Replacement::Clock),
-        ("4x budget, tmpfs, LRU", data / 4, Replacement::Lru),
-        ("4x budget, disk, CLOCK", data / 4, Replacement::Clock),
+        ("all in RAM", ram, clock, deep, None, threads),
+        (
+            "4x budget, tmpfs, CLOCK, threads",
+            data / 4,
+            clock,
+            deep,
+            None,
+            threads,
+        ),
+        (
+            "4x budget, tmpfs, LRU, threads, before",
+            data / 4,
+            lru,
+            2,
+            before,
+            threads,
+        ),
+        (
+            "4x budget, tmpfs, LRU, threads",
+            data / 4,
+            lru,
+            deep,
+            None,
+            threads,
+        ),
+        (
+            "4x budget, tmpfs, LRU, io_uring, before",
+            data / 4,
+            lru,
+            2,
+            before,
+            ring,
+        ),
+        (
+            "4x budget, tmpfs, LRU, io_uring",
+            data / 4,
+            lru,
+            deep,
+            None,
+            ring,
+        ),
+        (
+            "4x budget, disk, CLOCK, threads",
+            data / 4,
+            clock,
+            deep,
+            None,
+            threads,
+        ),
     ];
     let nt = n / tile;
     let mut peers = Vec::new();
-    for (name, budget, policy) in configs {
+    for (name, budget, policy, steps, block, io) in configs {
         let tmpfs = if name.contains("disk") { 0 } else { 16 << 30 };
-        let s = store(budget, page, tmpfs, policy);
+        let s = match store_on(budget, page, tmpfs, policy, 2, io) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("| {name} | {io:?} unavailable: {e} |");
+                continue;
+            }
+        };
+        let steps = steps.min(gemm::max_prefetch_steps(&s));
+        let block = block.unwrap_or_else(|| gemm::block_tiles(&s, nt, steps));
         let a = gemm::TiledMatrix::generate(&s, nt, tile, Some(1)).unwrap();
         let b = gemm::TiledMatrix::generate(&s, nt, tile, Some(2)).unwrap();
         let c = gemm::TiledMatrix::generate(&s, nt, tile, None).unwrap();
         let before = s.stats();
-        peers.push((name, budget, s, a, b, c, before));
+        peers.push((name, budget, steps, block, s, a, b, c, before));
     }
     let mut gflops = vec![Vec::new(); peers.len()];
     for round in 0..runs {
         // The order rotates every round, so no configuration always follows the same one.
         for offset in 0..peers.len() {
             let k = (round + offset) % peers.len();
-            let (_, _, s, a, b, c, _) = &mut peers[k];
-            gflops[k].push(gemm::multiply(s, a, b, c, |_, _| {}).unwrap().gflops);
+            let (_, _, steps, block, s, a, b, c, _) = &mut peers[k];
+            let run = gemm::multiply(s, a, b, c, *steps, Some(*block), |_, _| {}).unwrap();
+            gflops[k].push(run.gflops);
         }
     }
-    for (k, (name, budget, s, _, _, _, before)) in peers.iter().enumerate() {
+    for (k, (name, budget, steps, block, s, _, _, _, before)) in peers.iter().enumerate() {
         let after = s.stats();
         let pins = after.pins - before.pins;
         let hits = after.hits - before.hits;
@@ -106,7 +180,7 @@ fn gemm_section(n: usize, runs: usize) {
                 .collect(),
         );
         println!(
-            "| {name} | {} MiB | {:.1} | {ratio:.2}x | {:.3} | {} |",
+            "| {name} | {} MiB | {steps} | {block}x{block} | {:.1} | {ratio:.2}x | {:.3} | {} |",
             budget / MIB,
             median(gflops[k].clone()),
             hits as f64 / pins as f64,

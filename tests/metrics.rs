@@ -248,7 +248,26 @@ fn promtool_finds_no_problem_even_with_hostile_pool_names() {
         1,
     );
     registry.register(&hostile).unwrap();
+    // Tiered stores too: one whose ring the kernel refused (forced through the fault seam), so
+    // the engine and fallback info series are linted with the rest.
+    let stores = ["spill", "spill-fallback"].map(|name| {
+        let _refuse = (name == "spill-fallback").then(|| {
+            umrf::backing::fault::FaultPlan::new()
+                .fail(umrf::backing::fault::OsCall::UringSetup, libc::EPERM)
+                .install()
+        });
+        umrf::tiered::TieredStore::<CpuLocal>::builder()
+            .name(name)
+            .page_size(4096)
+            .ram_budget(4 * 4096)
+            .build()
+            .unwrap()
+    });
+    for store in &stores {
+        registry.register_tiered(store.metrics()).unwrap();
+    }
     let text = render_prometheus(&registry);
+    assert!(text.contains(r#"umrf_tiered_io_fallback{store="spill-fallback",reason="forbidden""#));
     assert!(text.contains(r#"pool="quote\" backslash\\ newline\n comma, equals= brace}""#));
     match promtool(&text) {
         Some((ok, report)) => assert!(ok, "promtool check metrics:\n{report}\n---\n{text}"),

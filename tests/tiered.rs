@@ -3,6 +3,8 @@
 //! (Spill faults at every step are in `tiered_faults.rs`.)
 #![cfg(not(miri))] // files and threads: Miri's isolation refuses them
 
+mod tiered_support;
+
 use std::path::PathBuf;
 
 use umrf::residency::CpuLocal;
@@ -16,18 +18,10 @@ const PAGE: usize = 4096;
 /// The background engines the tests run with: threads, and `io_uring` where the kernel allows
 /// it (a refusal is printed, and the tests run with threads alone).
 fn backgrounds() -> Vec<IoBackend> {
-    match TieredStore::<CpuLocal>::builder()
-        .ram_budget(1 << 16)
-        .page_size(PAGE)
-        .io(IoBackend::IoUring)
-        .build()
-    {
-        Ok(_) => vec![IoBackend::Threads, IoBackend::IoUring],
-        Err(e) => {
-            eprintln!("io_uring is refused here, testing threads alone: {e}");
-            vec![IoBackend::Threads]
-        }
-    }
+    tiered_support::backgrounds()
+        .into_iter()
+        .map(|e| e.io)
+        .collect()
 }
 
 /// A store of `ram_pages` pages of RAM, 8 of tmpfs and a big disk; demotion off (its tests
@@ -231,18 +225,23 @@ fn explicit_prefetch_with(io: IoBackend) {
 
 #[test]
 fn unwritable_tiers_keep_pages_in_ram_with_a_clear_error() {
-    for threads in [0, 1] {
+    for engine in tiered_support::engines() {
         let store = TieredStore::<CpuLocal>::builder()
             .page_size(PAGE)
             .ram_budget((2 * PAGE) as u64)
             .tmpfs("/proc/umrf-no-tmpfs", 1 << 20)
             .disk("/proc/umrf-no-disk", 1 << 20)
-            .io_threads(threads)
+            .io_threads(engine.threads)
+            .io(engine.io)
             .build()
             .unwrap();
+        assert_eq!(store.io_engine(), engine.runs);
         let pages = fill(&store, 2);
         let err = store.alloc::<u32>().unwrap_err();
-        assert!(matches!(err, TieredError::SpillFailed { .. }), "{err}");
+        assert!(
+            matches!(err, TieredError::SpillFailed { .. }),
+            "{engine:?}: {err}"
+        );
         let text = err.to_string();
         assert!(
             text.contains("/proc/umrf-no-tmpfs") && text.contains("/proc/umrf-no-disk"),
@@ -422,6 +421,35 @@ fn prometheus_series_per_store_and_tier() {
     );
     assert!(s.tmpfs.spills >= 4);
     assert_eq!(value("umrf_tiered_hit_ratio", None), Some(s.hit_rate()));
+    assert_eq!(
+        value("umrf_tiered_demotions_total", None),
+        Some(s.demotions as f64)
+    );
+    assert_eq!(
+        value("umrf_tiered_demotion_failures_total", None),
+        Some(s.demotion_failures as f64)
+    );
+    assert_eq!(
+        value("umrf_tiered_prefetch_late_total", None),
+        Some(s.prefetch_late as f64)
+    );
+    // The engine is an info series: one sample, labelled with the engine, of value 1; a store
+    // that did not fall back has no fallback sample.
+    let engines: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "umrf_tiered_io_engine")
+        .collect();
+    assert_eq!(engines.len(), 1);
+    assert_eq!(engines[0].labels.get("engine"), Some(s.io_engine.as_str()));
+    assert_eq!(s.io_engine, IoEngine::Inline);
+    assert!(
+        !scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "umrf_tiered_io_fallback")
+    );
+    assert!(scrape.docs.contains_key("umrf_tiered_io_fallback"));
 }
 
 #[test]

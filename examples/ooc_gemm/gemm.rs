@@ -135,39 +135,101 @@ pub fn tile_product(a: &[f32], b: &[f32], c: &mut [f32], n: usize) {
     }
 }
 
-/// How many steps ahead the tiles are prefetched.
-pub const PREFETCH_STEPS: usize = 2;
+/// How many steps ahead the tiles are prefetched by default. Two steps suffice when the I/O
+/// has a core to itself; with other work on every core a read can wait in the run queue for
+/// longer than a tile product, and a deeper window gives it that slack (benches/tiered.rs
+/// measures both, docs/PERFORMANCE.md "Tiered memory").
+pub const PREFETCH_STEPS: usize = 8;
+
+/// The most steps ahead that `store`'s RAM holds with room to spare: each step brings at most
+/// three tiles (A, B and C), the current step pins three, and half of RAM stays for the
+/// blocks of C and the replacement policy. Prefetched pages are kept until pinned, so a window
+/// deeper than RAM would only crowd out the tiles in use.
+pub fn max_prefetch_steps(store: &TieredStore<CpuLocal>) -> usize {
+    (ram_pages(store) / 2).saturating_sub(3) / 3
+}
+
+fn ram_pages(store: &TieredStore<CpuLocal>) -> usize {
+    (store.ram_limit() / store.page_size() as u64) as usize
+}
+
+/// The side, in tiles, of the square blocks of C the product walks: 1 (C tile by C tile, the
+/// order that keeps one C tile in the CPU's cache for all its k) when the three matrices fit
+/// in RAM; else the largest `b ≤ tiles` whose `b × b` C tiles, plus the `2b` A and B tiles of
+/// one k, plus the prefetch window's `3 × window + 3`, fit in RAM (at least 1). Each A and B
+/// tile is then read from its tier once per block of C, not once per C tile: `b` times less.
+pub fn block_tiles(store: &TieredStore<CpuLocal>, tiles: usize, window: usize) -> usize {
+    if 3 * tiles * tiles <= ram_pages(store) {
+        return 1;
+    }
+    let room = ram_pages(store).saturating_sub(3 * window + 3);
+    (1..=tiles)
+        .rev()
+        .find(|b| b * b + 2 * b <= room)
+        .unwrap_or(1)
+}
+
+/// The order of the tile products: for each `b × b` block of C (row-major), for each k, the
+/// products into the block's tiles, row by row. Each C tile still sums its k in order 0, 1, …,
+/// so the result is the same whatever `b`.
+fn steps(tiles: usize, b: usize) -> Vec<(usize, usize, usize)> {
+    let blocks = |n: usize| (0..n).step_by(b).map(move |s| s..(s + b).min(n));
+    let mut order = Vec::with_capacity(tiles * tiles * tiles);
+    for rows in blocks(tiles) {
+        for cols in blocks(tiles) {
+            for k in 0..tiles {
+                for i in rows.clone() {
+                    order.extend(cols.clone().map(|j| (i, j, k)));
+                }
+            }
+        }
+    }
+    order
+}
 
 /// What one multiplication did.
 pub struct Run {
     pub elapsed: Duration,
     pub gflops: f64,
+    /// The prefetch window used: the one asked for, capped by [`max_prefetch_steps`].
+    pub prefetch_steps: usize,
+    /// The side of the blocks of C ([`block_tiles`]).
+    pub block_tiles: usize,
 }
 
-/// C = A × B, tile by tile: for each C tile (i, j), the sum over k of A(i, k) × B(k, j), with
-/// the next pair of tiles prefetched while the current one computes. `progress` is called
-/// after each C tile with (done, total).
+/// C = A × B, tile by tile, in blocks of C that RAM holds ([`block_tiles`]): each C tile
+/// (i, j) gets the sum over k of A(i, k) × B(k, j). Before each tile product the tiles of the
+/// next `prefetch_steps` steps are prefetched (pages in flight or in RAM already are only
+/// marked as about to be used, so each read starts once, as early as the window allows); the
+/// window is capped by [`max_prefetch_steps`]. `block` overrides [`block_tiles`] (`Some(1)`:
+/// C tile by C tile). `progress` is called after each C tile is done with (done, total).
 pub fn multiply(
     store: &TieredStore<CpuLocal>,
     a: &TiledMatrix,
     b: &TiledMatrix,
     c: &mut TiledMatrix,
+    prefetch_steps: usize,
+    block: Option<usize>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Run, TieredError> {
     let (nt, t) = (a.tiles, a.tile);
+    let window = prefetch_steps.min(max_prefetch_steps(store));
+    let block = block
+        .unwrap_or_else(|| block_tiles(store, nt, window))
+        .clamp(1, nt.max(1));
     let start = Instant::now();
-    let order: Vec<(usize, usize, usize)> = (0..nt)
-        .flat_map(|i| (0..nt).flat_map(move |j| (0..nt).map(move |k| (i, j, k))))
-        .collect();
+    let order = steps(nt, block);
+    let mut done = 0;
     for (step, &(i, j, k)) in order.iter().enumerate() {
-        for &(ni, nj, nk) in order.iter().skip(step + 1).take(PREFETCH_STEPS) {
+        for &(ni, nj, nk) in order.iter().skip(step + 1).take(window) {
             store.prefetch([a.at(ni, nk), b.at(nk, nj), c.at(ni, nj)])?;
         }
         let (ta, tb) = (store.pin(a.at(i, k))?, store.pin(b.at(k, j))?);
         let mut tc = store.pin_mut(&mut c.pages[i * nt + j])?;
         tile_product(&ta, &tb, &mut tc, t);
         if k + 1 == nt {
-            progress(i * nt + j + 1, nt * nt);
+            done += 1;
+            progress(done, nt * nt);
         }
     }
     let elapsed = start.elapsed();
@@ -175,6 +237,8 @@ pub fn multiply(
     Ok(Run {
         elapsed,
         gflops: 2.0 * n * n * n / elapsed.as_secs_f64() / 1e9,
+        prefetch_steps: window,
+        block_tiles: block,
     })
 }
 

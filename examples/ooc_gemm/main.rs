@@ -10,8 +10,11 @@
 //!
 //! Flags: `--n N` (matrix order, a multiple of the tile), `--tile T` (default 256),
 //! `--ram-mib M` (RAM budget; default a quarter of the three matrices), `--tmpfs DIR`,
-//! `--tmpfs-mib M`, `--disk DIR`, `--io-threads K`, `--check` / `--no-check` (compare with an
-//! in-memory product; on by default for n ≤ 2048). Every run also checks C by column
+//! `--tmpfs-mib M`, `--disk DIR`, `--io-threads K`, `--prefetch S` (steps prefetched ahead,
+//! default 8, capped by what RAM holds), `--io threads|io_uring|auto` (the I/O engine, default
+//! auto: the ring where the kernel allows it), `--block B` (the side of the blocks of C, in tiles; default what
+//! RAM holds, see `gemm::block_tiles`), `--check` / `--no-check` (compare with an in-memory
+//! product; on by default for n ≤ 2048). Every run also checks C by column
 //! checksums (Huang–Abraham), which needs only O(n²) work.
 
 #[path = "gemm.rs"]
@@ -22,7 +25,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use umrf::residency::CpuLocal;
-use umrf::tiered::TieredStore;
+use umrf::tiered::{IoBackend, TieredStore};
 
 struct Options {
     n: usize,
@@ -32,6 +35,9 @@ struct Options {
     tmpfs_mib: u64,
     disk: String,
     io_threads: usize,
+    prefetch: usize,
+    io: IoBackend,
+    block: Option<usize>,
     check: Option<bool>,
 }
 
@@ -44,6 +50,9 @@ fn parse() -> Result<Options, String> {
         tmpfs_mib: 16 << 10,
         disk: std::env::temp_dir().display().to_string(),
         io_threads: 2,
+        prefetch: gemm::PREFETCH_STEPS,
+        io: IoBackend::Auto,
+        block: None,
         check: None,
     };
     let mut args = std::env::args().skip(1);
@@ -58,6 +67,16 @@ fn parse() -> Result<Options, String> {
             "--tmpfs-mib" => o.tmpfs_mib = number(value()?)?,
             "--disk" => o.disk = value()?,
             "--io-threads" => o.io_threads = number(value()?)? as usize,
+            "--prefetch" => o.prefetch = number(value()?)? as usize,
+            "--block" => o.block = Some(number(value()?)? as usize),
+            "--io" => {
+                o.io = match value()?.as_str() {
+                    "threads" => IoBackend::Threads,
+                    "io_uring" => IoBackend::IoUring,
+                    "auto" => IoBackend::Auto,
+                    other => return Err(format!("--io {other}: threads, io_uring or auto")),
+                }
+            }
             "--check" => o.check = Some(true),
             "--no-check" => o.check = Some(false),
             other => return Err(format!("unknown flag {other} (see the example's docs)")),
@@ -105,39 +124,42 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .tmpfs(&o.tmpfs, o.tmpfs_mib << 20)
         .disk(&o.disk, u64::MAX / 2)
         .io_threads(o.io_threads)
+        .io(o.io)
         .build()?;
     let a = gemm::TiledMatrix::generate(&store, nt, t, Some(1))?;
     let b = gemm::TiledMatrix::generate(&store, nt, t, Some(2))?;
     let mut c = gemm::TiledMatrix::generate(&store, nt, t, None)?;
-    let dbg = |store: &TieredStore<CpuLocal>| {
-        eprintln!(
-            "DEBUG ram_pages {} pool in_use {} free {}",
-            store.stats().ram_pages,
-            store.pool().stats().in_use(),
-            store.pool().stats().free()
-        )
-    };
     let mut last = Instant::now();
     let started = Instant::now();
-    let run = gemm::multiply(&store, &a, &b, &mut c, |done, total| {
-        if last.elapsed().as_secs_f64() >= 1.0 || done == total {
-            last = Instant::now();
-            let flops = 2.0 * (done * t * t) as f64 * o.n as f64;
-            eprint!(
-                "\r  C tiles {done}/{total} ({:.0}%), {:.1} GFLOPS",
-                100.0 * done as f64 / total as f64,
-                flops / started.elapsed().as_secs_f64() / 1e9
-            );
-            let _ = std::io::stderr().flush();
-        }
-    })
-    .inspect_err(|_| dbg(&store))?;
+    let run = gemm::multiply(
+        &store,
+        &a,
+        &b,
+        &mut c,
+        o.prefetch,
+        o.block,
+        |done, total| {
+            if last.elapsed().as_secs_f64() >= 1.0 || done == total {
+                last = Instant::now();
+                let flops = 2.0 * (done * t * t) as f64 * o.n as f64;
+                eprint!(
+                    "\r  C tiles {done}/{total} ({:.0}%), {:.1} GFLOPS",
+                    100.0 * done as f64 / total as f64,
+                    flops / started.elapsed().as_secs_f64() / 1e9
+                );
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )?;
     eprintln!();
     let s = store.stats();
     println!(
-        "{:.2} s, {:.1} GFLOPS; hit rate {:.3}, prefetch hit rate {:.3}; spilled {} to tmpfs, {} to disk; read {:.1} MiB",
+        "{:.2} s, {:.1} GFLOPS, prefetch window {} steps, C blocks of {}x{} tiles; hit rate {:.3}, prefetch hit rate {:.3}; spilled {} to tmpfs, {} to disk; read {:.1} MiB",
         run.elapsed.as_secs_f64(),
         run.gflops,
+        run.prefetch_steps,
+        run.block_tiles,
+        run.block_tiles,
         s.hit_rate(),
         s.prefetch_hit_rate(),
         s.tmpfs.spills,

@@ -1,5 +1,6 @@
 //! Prometheus series of [`TieredStore`](crate::tiered::TieredStore)s: per tier pages, bytes,
-//! spills, promotions, I/O bytes and time; per store pins, hits, misses and prefetches.
+//! spills, promotions, I/O bytes and time; per store pins, hits, misses, prefetches and
+//! demotions, and two info series: the I/O engine running and, when `io_uring` was refused, why.
 
 use super::text::{Kind, Value, header, sample};
 use crate::tiered::{SpillTier, TierStats, TieredMetrics, TieredStats};
@@ -7,7 +8,7 @@ use crate::tiered::{SpillTier, TierStats, TieredMetrics, TieredStats};
 type StoreValue = fn(&TieredStats) -> Value;
 type TierValue = fn(&TierStats) -> Value;
 
-const STORE: [(&str, &str, Kind, StoreValue); 13] = [
+const STORE: [(&str, &str, Kind, StoreValue); 17] = [
     (
         "umrf_tiered_ram_pages",
         "Pages in RAM, including those on their way to or from a tier.",
@@ -69,6 +70,18 @@ const STORE: [(&str, &str, Kind, StoreValue); 13] = [
         |s| Value::Float(s.prefetch_hit_rate()),
     ),
     (
+        "umrf_tiered_prefetch_late_total",
+        "Pins that found their page's prefetch still in flight and waited for it.",
+        Kind::Counter,
+        |s| Value::Int(s.prefetch_late),
+    ),
+    (
+        "umrf_tiered_prefetch_dropped_total",
+        "Prefetches not started: no background I/O, or no RAM to be had without waiting.",
+        Kind::Counter,
+        |s| Value::Int(s.prefetch_dropped),
+    ),
+    (
         "umrf_tiered_clean_evictions_total",
         "Clean pages dropped from RAM without a write.",
         Kind::Counter,
@@ -86,7 +99,22 @@ const STORE: [(&str, &str, Kind, StoreValue); 13] = [
         Kind::Counter,
         |s| Value::Int(s.corrupt_reads),
     ),
+    (
+        "umrf_tiered_demotions_total",
+        "Pages moved from the tmpfs tier to the disk tier to make room on tmpfs.",
+        Kind::Counter,
+        |s| Value::Int(s.demotions),
+    ),
+    (
+        "umrf_tiered_demotion_failures_total",
+        "Demotions given up (the page stayed on tmpfs).",
+        Kind::Counter,
+        |s| Value::Int(s.demotion_failures),
+    ),
 ];
+
+const ENGINE: &str = "umrf_tiered_io_engine";
+const FALLBACK: &str = "umrf_tiered_io_fallback";
 
 const TIER: [(&str, &str, Kind, TierValue); 9] = [
     (
@@ -158,6 +186,37 @@ pub(crate) fn render(out: &mut String, stores: &[TieredMetrics]) {
         header(out, name, help, kind);
         for (store, stats) in &snapshots {
             sample(out, name, &[("store", store)], value(stats));
+        }
+    }
+    header(
+        out,
+        ENGINE,
+        "The background I/O engine the store runs (engine: inline, threads or io_uring); always 1.",
+        Kind::Gauge,
+    );
+    for (store, stats) in &snapshots {
+        let labels = [
+            ("store", store.as_str()),
+            ("engine", stats.io_engine.as_str()),
+        ];
+        sample(out, ENGINE, &labels, Value::Int(1));
+    }
+    header(
+        out,
+        FALLBACK,
+        "Present (1) when the kernel refused io_uring and the store runs threads: the reason \
+         (unsupported, forbidden, locked_memory, other) and the errno.",
+        Kind::Gauge,
+    );
+    for (store, stats) in &snapshots {
+        if let Some(why) = stats.io_fallback {
+            let errno = why.errno.to_string();
+            let labels = [
+                ("store", store.as_str()),
+                ("reason", why.reason()),
+                ("errno", errno.as_str()),
+            ];
+            sample(out, FALLBACK, &labels, Value::Int(1));
         }
     }
     for (name, help, kind, value) in TIER {

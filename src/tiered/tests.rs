@@ -6,13 +6,21 @@ use crate::residency::CpuLocal;
 use crate::{BlockState, Pool};
 
 fn small(ram_pages: u64, threads: usize) -> TieredStore<CpuLocal> {
+    small_on(ram_pages, threads, IoBackend::Threads).unwrap()
+}
+
+fn small_on(
+    ram_pages: u64,
+    threads: usize,
+    io: IoBackend,
+) -> Result<TieredStore<CpuLocal>, TieredError> {
     TieredStore::<CpuLocal>::builder()
         .page_size(256)
         .ram_budget(ram_pages * 256)
         .tmpfs("/dev/shm", 1 << 16)
         .io_threads(threads)
+        .io(io)
         .build()
-        .unwrap()
 }
 
 /// Overwrites the tier copy of `page` with other bytes, as a stray writer would.
@@ -26,8 +34,19 @@ fn corrupt(store: &TieredStore<CpuLocal>, page: u32) {
 #[test]
 #[cfg_attr(miri, ignore = "files: Miri's isolation refuses them")]
 fn a_corrupt_page_is_an_error_naming_it_never_data() {
-    for threads in [0, 1] {
-        let store = small(2, threads);
+    // Inline, I/O threads and the ring: each engine's read path checks the sum.
+    for (threads, io) in [
+        (0, IoBackend::Threads),
+        (1, IoBackend::Threads),
+        (1, IoBackend::IoUring),
+    ] {
+        let store = match small_on(2, threads, io) {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("io_uring is refused here, corrupt pages checked on threads: {e}");
+                continue;
+            }
+        };
         let mut pages = Vec::new();
         for i in 0..6u8 {
             let mut page = store.alloc::<u8>().unwrap();
