@@ -9,36 +9,38 @@
 use core::ptr::NonNull;
 
 use super::slot::Slot;
-use super::state::OwnerWords;
+use super::state::{OwnerWords, RemoteWords};
 
 /// A lease holder's handle on its slot's owner side.
 ///
 /// # Invariants
 /// 0. While a handle is used, the thread using it holds the lease on `slot` (Slot invariant 2),
 ///    so the slot is live; a handle is `!Send` and is made by that thread.
-/// 1. `words` are the slot's owner words, and `logs` whether the slot logs ownership (set
-///    once before sharing: Slot invariant 6).
+/// 1. `words` and `remote` are the slot's owner and remote words.
+/// 2. The slot does not log ownership (its log is set once before sharing: Slot invariant 6),
+///    so its local frees are plain pushes.
 #[derive(Clone, Copy)]
 pub(crate) struct LocalHandle {
     slot: NonNull<Slot>,
     words: OwnerWords,
-    logs: bool,
+    remote: RemoteWords,
 }
 
 impl LocalHandle {
-    /// The handle on `slot`.
+    /// The handle on `slot`; `None` if the slot logs ownership (its frees must call the
+    /// sinks: [`Slot::free_local_logged`]).
     ///
     /// # Safety
     /// The calling thread holds `slot`'s lease, and uses the handle only while it holds it
     /// (invariant 0).
-    pub(crate) unsafe fn new(slot: NonNull<Slot>) -> LocalHandle {
+    pub(crate) unsafe fn new(slot: NonNull<Slot>) -> Option<LocalHandle> {
         // SAFETY: caller's promise: the leased slot is live.
         let this = unsafe { slot.as_ref() };
-        LocalHandle {
+        this.log().is_none().then(|| LocalHandle {
             slot,
             words: this.states().owner_words(),
-            logs: this.log().is_some(),
-        }
+            remote: this.states().remote_words(),
+        })
     }
 
     /// The slot.
@@ -71,25 +73,31 @@ impl LocalHandle {
         unsafe { slot.pop_stack_first(self.words) }
     }
 
-    /// [`Slot::push_local`] on the slot, onto its stack (see [`Slot::push_stack`]): `false`
-    /// (and nothing done) for a logging slot, whose frees go through
-    /// [`Slot::free_local_logged`].
+    /// [`Slot::push_local`] on the slot, onto its stack (see [`Slot::push_stack`]).
     ///
     /// # Safety
     /// The calling thread still holds the slot's lease (invariant 0); `block` is out of the
     /// slot, and the caller gives it up.
     #[inline(always)]
-    #[must_use = "a logging slot leaves the block to `free_local_logged`"]
-    pub(crate) unsafe fn push(&self, block: u32) -> bool {
-        if self.logs {
-            return false;
-        }
+    pub(crate) unsafe fn push(&self, block: u32) {
         // SAFETY: caller's promise.
         let slot = unsafe { self.leased() };
-        // SAFETY: caller's promises; the slot does not log and the words are its own
-        // (invariant 1).
+        // SAFETY: caller's promises; the slot does not log (invariant 2) and the words are
+        // its own (invariant 1).
         unsafe { slot.push_stack(block, self.words) };
-        true
+    }
+
+    /// Whether block `block` of the slot is free now (see [`OwnerWords::is_free`]); `None`
+    /// for words that hold no state.
+    ///
+    /// # Safety
+    /// The calling thread still holds the slot's lease (invariant 0), and `block` is one of
+    /// the slot's.
+    #[inline(always)]
+    pub(crate) unsafe fn is_free(&self, block: u32) -> Option<bool> {
+        // SAFETY: caller's promises: the slot is live, so are its words (invariant 1), and
+        // `block` is in range.
+        unsafe { self.words.is_free(self.remote, block) }
     }
 
     /// [`Slot::note_requested`] on the slot.

@@ -55,6 +55,8 @@ const TAG_IN_FLIGHT: u64 = 2;
 const TAG_FROZEN: u64 = 3;
 const TAG_MAPPED: u64 = 4;
 const TAG_SPILLED: u64 = 5;
+/// The highest tag a word may hold.
+const TAG_LAST: u64 = TAG_SPILLED;
 const TRIP_SHIFT: u32 = 8;
 const TRIP_MASK: u32 = 0xff_ffff;
 const SLOT_SHIFT: u32 = 32;
@@ -165,11 +167,41 @@ impl OwnerWords {
     /// The home thread hands `block` out: owned at home.
     ///
     /// # Safety
-    /// As [`set_tag`](Self::set_tag).
+    /// As [`set_tag`](Self::set_tag), and `block` is free (it comes from the owner's side of
+    /// its slot, whose blocks' tags are `Free`: Slot invariant 1), so the tag is set by one
+    /// `or` of the owner word.
     #[inline(always)]
     pub(crate) unsafe fn owned_at_home(self, block: u32) {
         // SAFETY: caller's promise.
-        unsafe { self.set_tag(block, TAG_OWNED) }
+        let word = unsafe { self.word(block) };
+        let free = word.load(Ordering::Relaxed);
+        debug_assert_eq!(u64::from(free) & TAG_MASK, TAG_FREE);
+        word.store(free | TAG_OWNED as u32, Ordering::Relaxed);
+    }
+
+    /// Whether `block` is free now, read from its two words by the rule of
+    /// [`StateTable::state`]; `None` for words that hold no state. A free owner word settles
+    /// it alone (a block free at home has a remote trip that differs: `StateTable` invariant
+    /// 2), so a double free on the home thread reads one word.
+    ///
+    /// # Safety
+    /// As [`word`](Self::word), and `remote` are the remote words of the same table.
+    #[inline(always)]
+    pub(crate) unsafe fn is_free(self, remote: RemoteWords, block: u32) -> Option<bool> {
+        // SAFETY: caller's promise.
+        let owner = u64::from(unsafe { self.word(block) }.load(Ordering::Relaxed));
+        if owner & TAG_MASK == TAG_FREE {
+            return Some(true);
+        }
+        // SAFETY: caller's promise: the remote words of the same live table, `block` in range.
+        let remote = unsafe { remote.load(block) };
+        let word = if on_journey(owner, remote) {
+            remote
+        } else {
+            owner
+        };
+        let tag = word & TAG_MASK;
+        (tag <= TAG_LAST).then_some(tag == TAG_FREE)
     }
 
     /// The home thread takes `block` back on its free list.
@@ -181,6 +213,40 @@ impl OwnerWords {
         // SAFETY: caller's promise.
         unsafe { self.set_tag(block, TAG_FREE) }
     }
+}
+
+/// The remote words of one [`StateTable`], as a bare pointer, kept by a lease holder beside its
+/// [`OwnerWords`] for the checked frees that read a block's state.
+///
+/// # Invariants
+/// 0. `base` points to the first remote word of a table (made by
+///    [`StateTable::remote_words`]); the words stay where they are while the table lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RemoteWords {
+    base: NonNull<AtomicU64>,
+}
+
+impl RemoteWords {
+    /// The remote word of `block`, with [`REMOTE_BIAS`] taken off.
+    ///
+    /// # Safety
+    /// The table these words came from is live, and `block` < its block count.
+    #[inline(always)]
+    unsafe fn load(self, block: u32) -> u64 {
+        // SAFETY: invariant 0 and the caller's promises: the word is inside the live table.
+        let word = unsafe { self.base.add(block as usize) };
+        // SAFETY: as above: a live, aligned atomic of the table, shared (never `&mut`).
+        unsafe { word.as_ref() }.load(Ordering::Relaxed) ^ REMOTE_BIAS
+    }
+}
+
+/// Whether a block is on a journey, from its owner word and its (unbiased) remote word: then
+/// the remote word holds its state (the trips are equal), else the owner word does.
+#[inline(always)]
+fn on_journey(owner: u64, remote: u64) -> bool {
+    let owner_trip = (owner >> TRIP_SHIFT) & u64::from(TRIP_MASK);
+    let remote_trip = (remote >> TRIP_SHIFT) & u64::from(TRIP_MASK);
+    owner_trip == remote_trip
 }
 
 impl StateTable {
@@ -211,6 +277,15 @@ impl StateTable {
     pub(crate) fn owner_words(&self) -> OwnerWords {
         OwnerWords {
             base: NonNull::from(&*self.owner).cast(),
+        }
+    }
+
+    /// The remote words, as the pointer a lease holder's checked frees keep (see
+    /// [`RemoteWords`]).
+    #[inline(always)]
+    pub(crate) fn remote_words(&self) -> RemoteWords {
+        RemoteWords {
+            base: NonNull::from(&*self.remote).cast(),
         }
     }
 
@@ -312,9 +387,7 @@ impl StateTable {
     pub(crate) fn state(&self, block: u32, home: usize) -> Option<BlockState> {
         let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
         let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed) ^ REMOTE_BIAS;
-        let owner_trip = (owner >> TRIP_SHIFT) & u64::from(TRIP_MASK);
-        let remote_trip = (remote >> TRIP_SHIFT) & u64::from(TRIP_MASK);
-        if owner_trip == remote_trip {
+        if on_journey(owner, remote) {
             decode(remote & TAG_MASK, (remote >> SLOT_SHIFT) as usize)
         } else {
             decode(owner & TAG_MASK, home)
@@ -359,6 +432,56 @@ mod tests {
         assert_eq!(table.state(0, HOME), Some(BlockState::InFlight));
         table.returned(0, true);
         assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
+    }
+
+    /// `OwnerWords::is_free` (the checked free's reading) against `state` (the full reading).
+    fn assert_free_agrees(table: &StateTable, step: &str) {
+        // SAFETY: the table is live and block 0 is in range (the table has one block).
+        let free = unsafe { table.owner_words().is_free(table.remote_words(), 0) };
+        let state = table.state(0, HOME);
+        assert_eq!(
+            free,
+            state.map(|s| s == BlockState::Free),
+            "{step}: {state:?}"
+        );
+    }
+
+    #[test]
+    fn the_checked_free_reads_the_state_as_the_full_reading_does() {
+        let table = StateTable::new(1);
+        assert_free_agrees(&table, "fresh");
+        // SAFETY: the table is live, block 0 is in range and free.
+        unsafe { table.owner_words().owned_at_home(0) };
+        assert_free_agrees(&table, "owned at home");
+        // SAFETY: as above; the block is out.
+        unsafe { table.owner_words().free_at_home(0) };
+        assert_free_agrees(&table, "freed at home");
+        // SAFETY: as above; the block is free.
+        unsafe { table.owner_words().owned_at_home(0) };
+        // A remote free of a block that never left on a trip: recorded on the owner's trip.
+        let trip = table.trip(0);
+        table.record_remote(0, trip, BlockState::Free);
+        assert_free_agrees(&table, "freed remotely, queued");
+        table.returned(0, false);
+        assert_free_agrees(&table, "drained home");
+        for state in [BlockState::InFlight, BlockState::Frozen] {
+            // SAFETY: as above; the block is free.
+            unsafe { table.owner_words().owned_at_home(0) };
+            let trip = table.depart_as(0, state);
+            assert_free_agrees(&table, "departed");
+            table.record_remote(0, trip, BlockState::Owned { slot: 1 });
+            assert_free_agrees(&table, "owned away");
+            table.record_remote(0, trip, BlockState::Free);
+            assert_free_agrees(&table, "freed away");
+            table.returned(0, false);
+            assert_free_agrees(&table, "home again");
+        }
+        // SAFETY: as above; the block is free.
+        unsafe { table.owner_words().owned_at_home(0) };
+        let saved = table.swap_owner(0, BlockState::MappedForDevice);
+        assert_free_agrees(&table, "mapped");
+        table.restore_owner(0, saved);
+        assert_free_agrees(&table, "unmapped");
     }
 
     #[test]

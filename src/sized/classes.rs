@@ -106,11 +106,11 @@ pub(crate) const fn class_for(size: usize, align: usize, last: usize) -> Option<
         }
         (size + align - 1) & !(align - 1)
     };
-    if size > MAX_CLASS_BYTES {
-        return None;
-    }
     // `class_of` is monotone, so `class_of(size) <= last` exactly when
-    // `size <= class_bytes(last)`: one compare of classes instead of computing that size.
+    // `size <= class_bytes(last)`: one compare of classes instead of computing that size. It
+    // also refuses every size above the largest class: those have classes from `CLASS_COUNT`
+    // up, above any `last`.
+    debug_assert!(last < CLASS_COUNT);
     let class = class_of(size);
     if class > last {
         return None;
@@ -148,6 +148,30 @@ mod tests {
             assert_eq!(class_of(class_bytes(c)), c);
             assert_eq!(class_of(class_bytes(c) + 1), c + 1);
         }
+    }
+
+    #[test]
+    fn no_class_serves_a_size_above_the_largest_class() {
+        let above = [
+            MAX_CLASS_BYTES + 1,
+            MAX_CLASS_BYTES + 4096,
+            2 * MAX_CLASS_BYTES,
+            usize::MAX / 2 + 1,
+            usize::MAX - 4095,
+            usize::MAX,
+        ];
+        for size in above {
+            for align in [1, 8, 16, 32, 4096] {
+                for last in [0, 7, CLASS_COUNT - 1] {
+                    assert_eq!(
+                        class_for(size, align, last),
+                        None,
+                        "{size} B, align {align}"
+                    );
+                }
+            }
+        }
+        assert_eq!(class_of(MAX_CLASS_BYTES + 1), CLASS_COUNT);
     }
 
     #[test]

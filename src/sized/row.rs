@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use crate::backing;
 use crate::error::Error;
-use crate::pool::{BlockRef, BlockState, LocalHandle, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
+use crate::pool::{BlockRef, LocalHandle, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
 use super::classes::{CLASS_COUNT, class_for};
 use super::core::{Block, ClassExhaustion, Core, count};
@@ -22,7 +22,9 @@ struct Hot {
     /// The leased slot; `None` until the class is attached.
     local: Option<LocalHandle>,
     base: NonNull<u8>,
-    end: usize,
+    /// Bytes of the class's blocks from `base` (0 until attached): an address is one of
+    /// them when its offset from `base`, wrapping, is below this.
+    span: usize,
     block_size: usize,
     /// `ceil(2^64 / block_size)`: `offset / block_size` as a multiply-high, exact for every
     /// block start (`offset = k * block_size` with `k < 2^32`: the rounding error
@@ -36,7 +38,7 @@ impl Hot {
     const NONE: Hot = Hot {
         local: None,
         base: NonNull::dangling(),
-        end: 0,
+        span: 0,
         block_size: 1,
         magic: 0,
         generation: NOT_LOCAL,
@@ -48,11 +50,11 @@ impl Hot {
         self.local.map(|local| local.slot())
     }
 
-    /// Whether `addr` is inside this class's blocks.
+    /// Whether `addr` is inside this class's blocks (never, before the class is attached:
+    /// `span` is 0).
     #[inline(always)]
     fn contains(&self, addr: usize) -> bool {
-        let base = self.base.as_ptr().addr();
-        self.local.is_some() && addr >= base && addr < self.end
+        addr.wrapping_sub(self.base.as_ptr().addr()) < self.span
     }
 }
 
@@ -158,11 +160,15 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let lease = RawLease::take(&built.raw, 0)?;
         // SAFETY: this thread took the lease just now, and the handle lives in `hot[class]`,
         // which is reset only with the lease (invariants 1 and 2).
-        let local = unsafe { LocalHandle::new(lease.slot_ptr()) };
+        let local = unsafe { LocalHandle::new(lease.slot_ptr()) }.ok_or_else(|| {
+            Error::InvalidConfig {
+                reason: "a size class's pool records an ownership log; class pools are built without one".into(),
+            }
+        })?;
         let hot = Hot {
             local: Some(local),
             base: built.base,
-            end: built.end,
+            span: built.end - built.base.as_ptr().addr(),
             block_size: built.block_size,
             magic: magic_of(built.block_size),
             generation: lease.generation(),
@@ -265,7 +271,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         debug_assert!(found.exact);
         // SAFETY: invariant 1: this lease holds the slot on this thread (invariant 2); the
         // caller gives the block up (promise).
-        unsafe { push_home(found.local, found.index) };
+        unsafe { found.local.push(found.index) };
         true
     }
 
@@ -286,14 +292,15 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         if !found.exact {
             return LocalFree::Interior;
         }
-        // SAFETY: invariant 1: the slot is leased by this lease, so it is live.
-        match unsafe { found.local.slot().as_ref() }.state(found.index) {
-            Some(BlockState::Free) => LocalFree::AlreadyFree,
+        // SAFETY: invariant 1: the slot is leased by this lease on this thread (invariant 2),
+        // and the block is one of its (inside the class's blocks).
+        match unsafe { found.local.is_free(found.index) } {
+            Some(true) => LocalFree::AlreadyFree,
             None => LocalFree::Interior,
-            Some(_) => {
+            Some(false) => {
                 // SAFETY: invariant 1: this lease holds the slot on this thread (invariant
                 // 2); caller's promise: the block is out, the caller's, and given up.
-                unsafe { push_home(found.local, found.index) };
+                unsafe { found.local.push(found.index) };
                 LocalFree::Freed {
                     usable: found.block_size,
                 }
@@ -307,7 +314,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     fn local_block(&self, addr: usize, class: usize) -> Option<LocalBlock> {
         let hot = self.hot.get(class)?.get();
         let local = hot.local.filter(|_| hot.contains(addr))?;
-        let offset = (addr - hot.base.as_ptr().addr()) as u64;
+        let offset = addr.wrapping_sub(hot.base.as_ptr().addr()) as u64;
         let index = index_of(offset, hot.magic);
         Some(LocalBlock {
             local,
@@ -376,22 +383,6 @@ struct LocalBlock {
     index: u32,
     block_size: usize,
     exact: bool,
-}
-
-/// Pushes block `index` onto its slot's list, held by the calling thread through `local`.
-///
-/// # Safety
-/// The calling thread's row lease holds `local`'s slot (RowLease invariant 1), and the caller
-/// owns block `index` and gives it up.
-#[inline(always)]
-unsafe fn push_home(local: LocalHandle, index: u32) {
-    // SAFETY: caller's promise: this thread holds the slot's lease; the block is given up.
-    if !unsafe { local.push(index) } {
-        // A logging slot (class pools never log: their settings drop the log) frees through
-        // the path that calls the sinks once the slot is settled.
-        // SAFETY: as above, with `local.slot()` pointing to the leased slot.
-        unsafe { Slot::free_local_logged(local.slot(), index) };
-    }
 }
 
 /// The multiplier of [`Hot::magic`] for `block_size` (at least 2).
