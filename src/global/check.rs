@@ -35,6 +35,15 @@ pub enum PointerKind {
     Foreign,
 }
 
+/// Why a block's state is read: to answer a query, or to free the block if it is out (a free
+/// away from its home row, which writes the block's remote word next: see
+/// `StateTable::state_before_remote_free`).
+#[derive(Clone, Copy)]
+enum Access {
+    Query,
+    Free,
+}
+
 /// Where an address lies, as [`GlobalPool::free_checked`] needs it.
 enum Located {
     /// The start of a class pool's block; `free` if its state says so.
@@ -93,15 +102,16 @@ impl<R: Residency> GlobalPool<R> {
     #[inline]
     unsafe fn locate(&self, ptr: *const u8) -> Located {
         // SAFETY: caller's promise, passed on.
-        unsafe { self.locate_entry(ptr, pagemap::get(ptr.addr())) }
+        unsafe { self.locate_entry(ptr, pagemap::get(ptr.addr()), Access::Query) }
     }
 
-    /// [`locate`](Self::locate) with the page map's answer for `ptr` already read.
+    /// [`locate`](Self::locate) with the page map's answer for `ptr` already read, for a
+    /// query or for a free (see [`Access`]).
     ///
     /// # Safety
     /// As [`classify`](Self::classify).
     #[inline]
-    unsafe fn locate_entry(&self, ptr: *const u8, entry: Option<Entry>) -> Located {
+    unsafe fn locate_entry(&self, ptr: *const u8, entry: Option<Entry>, access: Access) -> Located {
         let addr = ptr.addr();
         match entry {
             None => Located::Foreign,
@@ -113,7 +123,11 @@ impl<R: Residency> GlobalPool<R> {
                 };
                 // SAFETY: the slot of a built class pool lives as long as the core (leaked).
                 let slot = unsafe { block.slot.as_ref() };
-                match slot.state(block.index) {
+                let state = match access {
+                    Access::Query => slot.state(block.index),
+                    Access::Free => slot.state_before_remote_free(block.index),
+                };
+                match state {
                     Some(state) => Located::Block {
                         block,
                         free: state == BlockState::Free,
@@ -190,7 +204,7 @@ impl<R: Residency> GlobalPool<R> {
     /// As [`free_checked`](Self::free_checked).
     unsafe fn free_checked_away(&self, ptr: *mut u8, entry: Option<Entry>) -> PointerKind {
         // SAFETY: caller's promise (`free_checked`'s, which covers `classify`'s).
-        match unsafe { self.locate_entry(ptr, entry) } {
+        match unsafe { self.locate_entry(ptr, entry, Access::Free) } {
             Located::Block { block, free: false } => {
                 // SAFETY: the caller owns the live block at `ptr` and gives it up; its slot
                 // lives as long as the core.

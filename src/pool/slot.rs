@@ -243,6 +243,13 @@ impl Slot {
         self.states.state(index, self.index())
     }
 
+    /// [`state`](Self::state), read by a thread that will free the block away from home if it
+    /// is out (see [`StateTable::state_before_remote_free`]).
+    #[inline]
+    pub(crate) fn state_before_remote_free(&self, index: u32) -> Option<BlockState> {
+        self.states.state_before_remote_free(index, self.index())
+    }
+
     // ----- leasing ---------------------------------------------------------------------------
 
     /// Takes the lease if the slot is free; returns the new lease generation.
