@@ -556,6 +556,24 @@ mod tests {
         usage.ru_minflt
     }
 
+    /// Asks the kernel to back the whole pages inside `len` bytes at `start` with small pages.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn small_pages(start: *const u8, len: usize) {
+        let page = crate::backing::os::page_size();
+        let first = start.addr().next_multiple_of(page);
+        let end = (start.addr() + len) / page * page;
+        // SAFETY: the range lies inside a live allocation of this test (whole pages of it), and
+        // the advice changes how its pages are backed, not their contents.
+        let done = unsafe {
+            libc::madvise(
+                start.with_addr(first).cast_mut().cast(),
+                end - first,
+                libc::MADV_NOHUGEPAGE,
+            )
+        };
+        assert_eq!(done, 0, "madvise");
+    }
+
     /// A remote free that reads the block's remote word on a page nothing touched yet, then
     /// writes it: the plain reading maps the kernel's zero page and the write replaces it (two
     /// faults, the second a copy-on-write with a flush of the mapping on every CPU); the free's
@@ -571,6 +589,10 @@ mod tests {
         const FREES: u32 = 64;
         let faults = |reading: fn(&StateTable, u32) -> Option<BlockState>| {
             let table = StateTable::new(BLOCKS);
+            // Pages of 4 KiB whatever the machine's transparent huge page setting: a huge
+            // page would serve many frees with one fault, and the counts would say nothing.
+            small_pages(table.owner.as_ptr().cast(), size_of_val(&*table.owner));
+            small_pages(table.remote.as_ptr().cast(), size_of_val(&*table.remote));
             let before = minor_faults();
             for k in 0..FREES {
                 let block = k * STRIDE;
