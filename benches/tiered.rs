@@ -6,10 +6,12 @@
 //!   of C that RAM holds);
 //! - a sequential scan with a RAM budget of 1/8 of the data (tmpfs tier, disk tier) vs all in
 //!   RAM vs `mmap` of a file with `MADV_SEQUENTIAL` on the same tmpfs / disk;
+//! - what bounds that scan: the CPU time per page of the sum, the CRC-32C and the read back
+//!   from tmpfs, and the least time a scan from the tier can take with 2, 4 or 8 CPUs;
 //! - uniform random pins with a budget of 1/8: hit rate and latency per tier, CLOCK and LRU.
 //!
 //! `cargo bench --bench tiered` (full sizes) or `cargo bench --bench tiered -- --quick`; a
-//! word among the arguments (`gemm`, `scan`, `random`) runs only the sections it names (for a
+//! word among the arguments (`gemm`, `scan`, `bound`, `random`, `engines`) runs only the sections it names (for a
 //! profile: `perf record -g target/release/deps/tiered-* --bench scan`).
 //! Prints Markdown tables (docs/PERFORMANCE.md holds a run).
 
@@ -452,6 +454,73 @@ fn random_section(data: u64, pins: usize) {
     }
 }
 
+/// Per-page CPU costs that bound a scan from the tmpfs tier, each alone on one thread over
+/// `data` bytes in 64 KiB pages (more than the caches hold): the scan's own sum in RAM, the
+/// CRC-32C the store verifies, and the read back (`pread` from a tmpfs file, the I/O thread's
+/// copy) with and without that CRC. From them, the least time a scan from the tier can take
+/// per page with `c` CPUs for the scan and the reads, against the sum in RAM: the scanning
+/// thread sums every page, and the reads need the CPUs as well, `max(sum, (sum + read) / c)`
+/// (perfect overlap, no other cost; shared memory bandwidth only adds to it).
+fn bound_section(data: u64) {
+    const PAGE: usize = 64 << 10;
+    let pages = (data as usize) / PAGE;
+    let bytes: Vec<u8> = (0..pages * PAGE).map(|j| (j / 8) as u8).collect();
+    let file = scan_file(Path::new("/dev/shm"), pages * PAGE);
+    let mut buf = vec![0u8; PAGE];
+    let time = |work: &mut dyn FnMut(usize) -> u64| -> f64 {
+        let rounds: Vec<f64> = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                let check = (0..pages).map(&mut *work).fold(0u64, u64::wrapping_add);
+                std::hint::black_box(check);
+                start.elapsed().as_secs_f64() * 1e6 / pages as f64
+            })
+            .collect();
+        median(rounds)
+    };
+    let page_of = |p: usize| &bytes[p * PAGE..(p + 1) * PAGE];
+    let sum = time(&mut |p| {
+        page_of(p)
+            .chunks_exact(8)
+            .map(|w| u64::from_ne_bytes(w.try_into().unwrap()))
+            .fold(0u64, u64::wrapping_add)
+    });
+    let crc = time(&mut |p| u64::from(crc32c::crc32c(page_of(p))));
+    let mut read_page = |p: usize, verify: bool| -> u64 {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(&mut buf, (p * PAGE) as u64).unwrap();
+        if verify {
+            u64::from(crc32c::crc32c(&buf))
+        } else {
+            u64::from(buf[0])
+        }
+    };
+    let read = time(&mut |p| read_page(p, false));
+    let verified = time(&mut |p| read_page(p, true));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "\n### What bounds a scan from the tmpfs tier: CPU time per 64 KiB page over {} MiB, median of 3\n",
+        data / MIB
+    );
+    println!("| work | µs per page | GB/s |");
+    println!("|---|---|---|");
+    for (work, us) in [
+        ("sum in RAM (the scan)", sum),
+        ("CRC-32C", crc),
+        ("`pread` from tmpfs", read),
+        ("`pread` from tmpfs + CRC-32C of the page read", verified),
+    ] {
+        println!("| {work} | {us:.2} | {:.1} |", PAGE as f64 / us / 1e3);
+    }
+    println!("\n| CPUs for the scan and its reads | least time per page | vs the sum in RAM |");
+    println!("|---|---|---|");
+    for c in [2usize, 4, 8] {
+        let least = sum.max((sum + verified) / c as f64);
+        let here = if c == cpus { " (this machine)" } else { "" };
+        println!("| {c}{here} | {least:.2} µs | {:.2}x |", least / sum);
+    }
+}
+
 /// The I/O engines side by side: a scan with read-ahead and random pins (tmpfs tier, 1/8 in
 /// RAM; the pins write), each engine's run alternated with the other's, `reps` times; medians and the ratio.
 fn engines_section(data: u64, pins: usize, reps: usize) {
@@ -532,7 +601,7 @@ fn main() {
         (false, true) => (1024, 5, 64 * MIB, 20_000),
         (false, false) => (2048, 7, 512 * MIB, 100_000),
     };
-    let sections = ["gemm", "scan", "random", "engines"];
+    let sections = ["gemm", "scan", "bound", "random", "engines"];
     let picked: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| sections.contains(&a.as_str()))
@@ -544,6 +613,9 @@ fn main() {
     }
     if run("scan") {
         scan_section(scan);
+    }
+    if run("bound") {
+        bound_section(scan);
     }
     if run("random") {
         random_section(scan, random);
