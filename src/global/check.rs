@@ -36,7 +36,8 @@ pub enum PointerKind {
 }
 
 /// Why a block's state is read: to answer a query, or to free the block if it is out (a free
-/// away from its home row, which writes the block's remote word next: see
+/// that did not go through the calling thread's row: most often a free away from the block's
+/// home, which writes the block's remote word next; see
 /// `StateTable::state_before_remote_free`).
 #[derive(Clone, Copy)]
 enum Access {
