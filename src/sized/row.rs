@@ -313,8 +313,10 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[inline(always)]
     fn local_block(&self, addr: usize, class: usize) -> Option<LocalBlock> {
         let hot = self.hot.get(class)?.get();
-        let local = hot.local.filter(|_| hot.contains(addr))?;
-        let offset = addr.wrapping_sub(hot.base.as_ptr().addr()) as u64;
+        // One subtraction for the range check (as `Hot::contains`) and the index.
+        let offset = addr.wrapping_sub(hot.base.as_ptr().addr());
+        let local = hot.local.filter(|_| offset < hot.span)?;
+        let offset = offset as u64;
         let index = index_of(offset, hot.magic);
         Some(LocalBlock {
             local,
