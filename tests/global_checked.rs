@@ -102,6 +102,30 @@ fn a_local_double_free_is_refused_counted_and_never_pushed_twice() {
     }
 }
 
+/// `resize` (the C `realloc`) gives the old block back recorded: a later `free` of the old
+/// pointer is a double free, and refused like any other.
+#[test]
+fn a_free_of_a_pointer_that_resize_gave_up_is_a_double_free() {
+    static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);
+    let old = POOL.allocate(48, 8);
+    // SAFETY: `old` is POOL's and replaced by the result.
+    let new = unsafe { POOL.resize(old, 1000, 8) };
+    assert!(!new.is_null() && new != old);
+    assert_eq!(classify(&POOL, old), PointerKind::Free);
+    // SAFETY: a double free: refused, not performed.
+    assert_eq!(unsafe { POOL.free_checked(old) }, PointerKind::Free);
+    assert_eq!(POOL.stats().invalid_frees, 1);
+    // The old block was pushed once: two allocations of its class get two blocks.
+    let a = POOL.allocate(48, 8);
+    let b = POOL.allocate(48, 8);
+    assert_ne!(a, b);
+    for q in [a, b, new] {
+        // SAFETY: live, freed once each.
+        let kind = unsafe { POOL.free_checked(q) };
+        assert!(matches!(kind, PointerKind::Live { .. }));
+    }
+}
+
 #[test]
 fn a_remote_double_free_is_refused_before_and_after_the_block_comes_home() {
     static POOL: GlobalPool<CpuLocal> = GlobalPool::new().bytes_per_class(BYTES);

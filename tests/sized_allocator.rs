@@ -235,3 +235,34 @@ fn interleaved_sizes_get_each_classes_last_freed_block_back_and_count_per_class(
     }
     assert_eq!(pool.stats().in_use(), 0);
 }
+
+/// The allocator's frees write no block state (a block is free by being on its class's free
+/// stack): the queries still say what each block is, before and after it is handed out again.
+#[test]
+fn blocks_freed_through_the_allocator_read_free_until_handed_out_again() {
+    use umrf::{BlockState, provenance};
+    let pool = pool();
+    let lease = pool.attach().unwrap();
+    let layout = Layout::from_size_align(40, 8).unwrap();
+    let blocks: std::vec::Vec<_> = (0..4).map(|_| (&lease).allocate(layout).unwrap()).collect();
+    let state = |block: core::ptr::NonNull<[u8]>| {
+        provenance::owner_of(block.cast::<u8>().as_ptr())
+            .expect("a block of the pool")
+            .state
+    };
+    let owned = |state| matches!(state, BlockState::Owned { .. });
+    assert!(blocks.iter().all(|&b| owned(state(b))));
+    for &block in &blocks {
+        // SAFETY: allocated above with `layout`, freed once.
+        unsafe { (&lease).deallocate(block.cast(), layout) };
+    }
+    assert!(blocks.iter().all(|&b| state(b) == BlockState::Free));
+    // The last freed comes back first; the others stay free.
+    let again = (&lease).allocate(layout).unwrap();
+    assert_eq!(again, blocks[3]);
+    assert!(owned(state(again)));
+    assert!(blocks[..3].iter().all(|&b| state(b) == BlockState::Free));
+    // SAFETY: as above.
+    unsafe { (&lease).deallocate(again.cast(), layout) };
+    assert_eq!(pool.stats().in_use(), 0);
+}

@@ -58,7 +58,10 @@ use std::alloc::System;
 use crate::pool::{BlockRef, UNKNOWN_TRIP};
 use crate::residency::{self, Residency};
 use crate::sized::pagemap::{self, ClassBlock, Entry};
-use crate::sized::{ClassExhaustion, Config, Core, SizedStats, class_for, classes_up_to};
+use crate::sized::row::Record;
+use crate::sized::{
+    ClassExhaustion, Config, Core, SizedStats, class_for, class_index, classes_up_to,
+};
 use crate::sync::statics::{AtomicU64, Ordering};
 
 use init::LazyInit;
@@ -303,8 +306,9 @@ impl<R: Residency> GlobalPool<R> {
         if row.owner != self.id() {
             return None;
         }
-        let class = class_for(size, align, row.lease.last_class())?;
-        row.lease.alloc_fast(class, size).map(|block| block.ptr)
+        row.lease
+            .alloc_fast(class_index(size, align), size)
+            .map(|block| block.ptr)
     }
 
     /// The allocation path past the thread's hot lists.
@@ -466,6 +470,23 @@ impl<R: Residency> GlobalPool<R> {
         align: usize,
         new_size: usize,
     ) -> *mut u8 {
+        // SAFETY: caller's promise, passed on.
+        unsafe { self.reallocate_as(ptr, old_size, align, new_size, Record::Unrecorded) }
+    }
+
+    /// [`reallocate`](Self::reallocate), with the old block's free recorded or not (see
+    /// [`Record`]).
+    ///
+    /// # Safety
+    /// As [`reallocate`](Self::reallocate).
+    unsafe fn reallocate_as(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        align: usize,
+        new_size: usize,
+        record: Record,
+    ) -> *mut u8 {
         // SAFETY: caller's promise: `ptr` is the caller's, so no thread frees it meanwhile.
         if let Some(usable) = unsafe { self.usable_size(ptr) }
             && new_size != 0
@@ -480,7 +501,7 @@ impl<R: Residency> GlobalPool<R> {
             unsafe { ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size)) };
             // SAFETY: caller's promise: `ptr` is live, this allocator's (or the system's
             // fallback), and given up.
-            unsafe { self.release(ptr, old_size, align) };
+            unsafe { self.release(ptr, old_size, align, record) };
         }
         new
     }
@@ -531,25 +552,27 @@ impl<R: Residency> GlobalPool<R> {
         // SAFETY: caller's promise: `ptr` is the caller's, so no thread frees it meanwhile.
         match unsafe { self.usable_size(ptr) } {
             // SAFETY: caller's promise; the usable size is the block's, which holds the data.
-            Some(old) => unsafe { self.reallocate(ptr, old, align, new_size) },
+            // Recorded: a C caller's later frees of the old pointer are checked ones, and a
+            // double free of it must still be caught.
+            Some(old) => unsafe { self.reallocate_as(ptr, old, align, new_size, Record::Recorded) },
             None => ptr::null_mut(),
         }
     }
 
-    /// Frees an allocation of this allocator, umrf's or the system fallback's.
+    /// Frees an allocation of this allocator, umrf's or the system fallback's; a block of the
+    /// thread's row is taken back recorded or not as `record` says (see [`Record`]).
     ///
     /// # Safety
     /// `ptr` came from this allocator with `size` and `align`, and is given up.
     #[inline]
-    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
+    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize, record: Record) {
         let Some(nonnull) = NonNull::new(ptr) else {
             return;
         };
         if let Some(row) = thread::current()
             && row.owner == self.id()
-            && let Some(class) = class_for(size, align, row.lease.last_class())
             // SAFETY: caller's promise: if the block is in this row's class, the caller owns it.
-            && unsafe { row.lease.free_local(nonnull, class) }
+            && unsafe { row.lease.free_local(nonnull, class_index(size, align), record) }
         {
             return;
         }
@@ -645,7 +668,7 @@ unsafe impl<R: Residency> GlobalAlloc for GlobalPool<R> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: GlobalAlloc's contract: `ptr` came from this allocator with `layout`.
-        unsafe { self.release(ptr, layout.size(), layout.align()) }
+        unsafe { self.release(ptr, layout.size(), layout.align(), Record::Unrecorded) }
     }
 
     #[inline]

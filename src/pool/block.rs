@@ -65,7 +65,7 @@ pub(crate) const MAX_SLOTS: usize = 1 << 24;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum StateMark {
     /// The owner word, as it was.
-    Owner(u32),
+    Owner(u64),
     /// The remote word, as it was.
     Remote(u64),
 }
@@ -189,7 +189,7 @@ impl BlockRef {
     pub(crate) fn arrive(&self, at_home: bool, owner: usize) -> u32 {
         let states = self.slot().states();
         let trip = if at_home {
-            states.returned(self.index, true);
+            states.returned_owned(self.index);
             UNKNOWN_TRIP
         } else {
             states.record_remote(self.index, self.trip, BlockState::Owned { slot: owner });

@@ -28,6 +28,9 @@ pub(crate) struct Settings {
     pub(crate) granule: usize,
     /// Register the pool in the provenance registry (see `PoolParts::register`).
     pub(crate) register_provenance: bool,
+    /// Local frees may go into the slots' one-entry hot cell (see `Slot`); size-class pools,
+    /// whose allocations pop the stack alone, keep every free on the stack.
+    pub(crate) hot_cell: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             log: None,
             granule: super::BLOCK_GRANULE,
             register_provenance: true,
+            hot_cell: true,
         }
     }
 }
@@ -238,6 +242,7 @@ pub(crate) fn build_raw(
         })?);
     }
     backing::finish(&mut regions);
+    let hot_cell = settings.hot_cell;
     let log = settings
         .log
         .take()
@@ -259,6 +264,9 @@ pub(crate) fn build_raw(
             let mut slot = Slot::new(index, geometry.blocks, geometry.block_size, region);
             if let Some(log) = &log {
                 slot.set_log(SlotLog::new(log.clone(), index, geometry.blocks));
+            }
+            if !hot_cell {
+                slot.keep_frees_on_the_stack();
             }
             slot
         })

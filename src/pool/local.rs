@@ -1,14 +1,16 @@
 //! `LocalHandle`: what a lease holder's local alloc and free read of its slot, copied once.
 //!
 //! A lease that serves many slots at once (a size-class row holds one per class) keeps one
-//! handle per slot next to its other hot data. A local alloc or free through the handle then
-//! touches the slot's owner line (hot cell, stack length, counters), the stack entry and the
-//! block's state word, and no field of the slot's read-only part (its log and its state table
-//! live on a line of their own).
+//! handle per slot next to its other hot data. A local alloc through the handle then touches
+//! the slot's owner line (the stack's length and pop count, one word; the counters) and the
+//! stack entry; a free, those and, when recorded, the block's owner word (see `state.rs`). No
+//! field of the slot's read-only part (its log and its state table live on a line of their
+//! own).
 
 use core::ptr::NonNull;
 
-use super::slot::Slot;
+use super::block::BlockState;
+use super::slot::{Settle, Slot};
 use super::state::{OwnerWords, RemoteWords};
 
 /// A lease holder's handle on its slot's owner side.
@@ -59,8 +61,9 @@ impl LocalHandle {
         unsafe { self.slot.as_ref() }
     }
 
-    /// A block from the slot's own list: the stack first, then the hot cell (see
-    /// [`Slot::pop_stack_first`]); counted as an allocation, its state `Owned`.
+    /// A block from the top of the slot's stack (see [`Slot::pop_top`]), counted as an
+    /// allocation; `None` when the stack is empty (then [`pop_hot`](Self::pop_hot), and the
+    /// slot's refill).
     ///
     /// # Safety
     /// The calling thread still holds the slot's lease (invariant 0).
@@ -68,9 +71,21 @@ impl LocalHandle {
     pub(crate) unsafe fn pop(&self) -> Option<u32> {
         // SAFETY: caller's promise.
         let slot = unsafe { self.leased() };
+        // SAFETY: caller's promise: the slot is leased by this thread.
+        unsafe { slot.pop_top() }
+    }
+
+    /// The block in the slot's hot cell (a buffer's drop may put one there), counted as an
+    /// allocation, its state `Owned`.
+    ///
+    /// # Safety
+    /// As [`pop`](Self::pop).
+    pub(crate) unsafe fn pop_hot(&self) -> Option<u32> {
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
         // SAFETY: caller's promise: the slot is leased by this thread; the words are its own
         // (invariant 1).
-        unsafe { slot.pop_stack_first(self.words) }
+        unsafe { slot.pop_hot(self.words) }
     }
 
     /// [`Slot::push_local`] on the slot, onto its stack (see [`Slot::push_stack`]).
@@ -87,17 +102,33 @@ impl LocalHandle {
         unsafe { slot.push_stack(block, self.words) };
     }
 
-    /// Whether block `block` of the slot is free now (see [`OwnerWords::is_free`]); `None`
-    /// for words that hold no state.
+    /// An unrecorded free (see `state.rs`): [`push`](Self::push) without the write of the
+    /// block's owner word, for the trusted frees of the size-class rows.
+    ///
+    /// # Safety
+    /// As [`push`](Self::push), and the block is owned at home (never sent on a trip).
+    #[inline(always)]
+    pub(crate) unsafe fn push_unrecorded(&self, block: u32) {
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
+        // SAFETY: caller's promises; the slot does not log (invariant 2).
+        unsafe { slot.push_unrecorded(block) };
+    }
+
+    /// Whether block `block` of the slot is free now (see [`OwnerWords::reading`] and
+    /// [`Slot::settle`]); `None` for words that hold no state.
     ///
     /// # Safety
     /// The calling thread still holds the slot's lease (invariant 0), and `block` is one of
     /// the slot's.
     #[inline(always)]
     pub(crate) unsafe fn is_free(&self, block: u32) -> Option<bool> {
+        // SAFETY: caller's promise.
+        let slot = unsafe { self.leased() };
         // SAFETY: caller's promises: the slot is live, so are its words (invariant 1), and
         // `block` is in range.
-        unsafe { self.words.is_free(self.remote, block) }
+        let reading = unsafe { self.words.reading(self.remote, block, slot.index()) }?;
+        Some(slot.settle(block, reading, Settle::Recorded) == BlockState::Free)
     }
 
     /// [`Slot::note_requested`] on the slot.

@@ -7,8 +7,10 @@
 //! - every region is allocated through `loom::alloc` (see `crate::sync::heap`), so a pool whose
 //!   memory is never given back is reported as a leak, and one given back twice panics;
 //! - `PoolInner`'s loom-only `Drop` asserts that every block is home when the memory goes;
-//! - the owner's free-list stack is a loom `UnsafeCell`, so an access not ordered after the
-//!   previous lease holder's (a broken lease hand-over) is reported as a data race.
+//! - a lease hand-over that does not order the new holder after the previous one shows as a
+//!   block handed out twice or lost (the owner side is atomics read `Relaxed`: other threads
+//!   read its stack entries for a block's state, so it can no longer be a loom `UnsafeCell`
+//!   whose unordered access loom would report as a data race).
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -183,8 +185,7 @@ fn loom_handles_and_a_remote_free_race_to_release_the_pool() {
 
 /// Two threads race `attach_slot` on one slot: at most one holds it at any time (a shared
 /// counter of holders is never above one), at least one gets it, and a later holder sees the
-/// owner-side state the previous one left (the free-list stack is a loom `UnsafeCell`, and the
-/// blocks it hands out stay distinct).
+/// owner-side state the previous one left (the blocks it hands out stay distinct).
 #[test]
 fn loom_two_threads_race_for_one_slot() {
     /// Holds the slot if it can; returns whether it did.
@@ -236,4 +237,37 @@ fn loom_two_threads_race_for_one_slot() {
         outcomes,
         [(false, true), (true, false), (true, true)].into()
     );
+}
+
+/// The fold of a slot's 32-bit pop count into its allocations of all time (a sequence lock):
+/// a stats reader on another thread races the owner's pop that wraps the count. It reads the
+/// count before that pop or after it, never one off by 2^32 (the fold's two stores seen apart).
+#[test]
+fn loom_a_stats_read_races_the_pop_count_fold() {
+    let outcomes = crate::sync::model("loom_a_stats_read_races_the_pop_count_fold", || {
+        let pool = pool(1, 1);
+        let lease = pool.attach_slot(0).unwrap();
+        let slot = &pool.raw().inner().slots[0];
+        let words = slot.states().owner_words();
+        // SAFETY: this thread holds the lease; the one block is handed out raw, pushed back,
+        // popped again by the pop that wraps the count, and pushed back before the pool goes.
+        let block = unsafe { slot.refill() }.expect("a fresh block");
+        // SAFETY: as above.
+        unsafe { slot.push_stack(block, words) };
+        slot.start_pops_at(u32::MAX);
+        let reader = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.raw().inner().slots[0].counters().allocations)
+        };
+        // SAFETY: as above.
+        assert_eq!(unsafe { slot.pop_top() }, Some(block));
+        // SAFETY: as above.
+        unsafe { slot.push_stack(block, words) };
+        let seen = reader.join().unwrap();
+        assert!(seen == 1 || seen == 2, "a reader saw {seen} allocations");
+        assert_eq!(slot.counters().allocations, 2);
+        drop(lease);
+        seen
+    });
+    assert_eq!(outcomes, [1, 2].into());
 }

@@ -12,6 +12,8 @@ mod inner;
 mod lease;
 mod local;
 mod slot;
+#[cfg(test)]
+mod stack_tests;
 mod state;
 mod stats;
 #[cfg(test)]
@@ -404,8 +406,8 @@ impl<R: Residency> Pool<R> {
         self.raw.inner().block_align
     }
 
-    /// Bytes of bookkeeping the pool keeps for its blocks, outside them: 24 bytes per block (a
-    /// free-stack entry, a remote-free link, two state words and a reader count). Blocks carry
+    /// Bytes of bookkeeping the pool keeps for its blocks, outside them: 28 bytes per block (a
+    /// free-stack entry, a remote-free link, two 8-byte state words and a reader count). Blocks carry
     /// no header, so a block's `block_size` bytes are all usable; beyond this, each slot has a
     /// fixed part (its owner and remote words, each padded to a cache line, and counters), and
     /// a pool built with [`log_ownership`](PoolBuilder::log_ownership) has its event rings.
@@ -413,7 +415,7 @@ impl<R: Residency> Pool<R> {
     /// ```
     /// use umrf::{Pool, residency::CpuLocal};
     /// let pool = Pool::<CpuLocal>::builder().block_size(4096).blocks_per_slot(16).slots(2).build()?;
-    /// assert_eq!(pool.metadata_bytes(), 2 * 16 * 24); // 0.6 % of the 128 KiB of blocks
+    /// assert_eq!(pool.metadata_bytes(), 2 * 16 * 28); // 0.7 % of the 128 KiB of blocks
     /// # Ok::<(), umrf::Error>(())
     /// ```
     pub fn metadata_bytes(&self) -> usize {

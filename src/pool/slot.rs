@@ -6,7 +6,7 @@
 //! ```text
 //! capacity = fresh_left + local_free + remote_pending + in_use
 //! where fresh_left     = blocks - fresh               (never handed out)
-//!       local_free     = len + (hot != NO_BLOCK)      (on the owner's stack or in its hot cell)
+//!       local_free     = len + (hot holds a block)    (on the owner's stack or in its hot cell)
 //!       remote_pending = pushed - drained             (freed by other threads, not yet drained)
 //! ```
 //!
@@ -23,18 +23,23 @@ use crossbeam_utils::CachePadded;
 
 use super::block::BlockState;
 use super::inner::PoolInner;
-use super::state::{OwnerWords, StateTable};
+use super::state::{OwnerWords, Reading, StateTable};
 use crate::backing::Region;
 use crate::events::{Pending, SlotLog};
-use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, bump};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering, bump, fence};
 
 /// Bookkeeping bytes per block, outside the block: its owner-stack entry, its remote-queue
 /// link (`next`) and its state words ([`StateTable::BYTES_PER_BLOCK`]).
 pub(crate) const METADATA_BYTES_PER_BLOCK: usize =
-    size_of::<u32>() + size_of::<AtomicU32>() + StateTable::BYTES_PER_BLOCK;
+    size_of::<AtomicU32>() + size_of::<AtomicU32>() + StateTable::BYTES_PER_BLOCK;
 
-/// End of a chain in the remote queue.
+/// End of a chain in the remote queue; an empty hot cell.
 pub(crate) const NO_BLOCK: u32 = u32::MAX;
+
+/// The hot cell of a slot that keeps every free on its stack: never empty, never a block
+/// (block indices stay below [`MAX_BLOCKS`]), so a free never puts a block there and a pop
+/// never takes one, with no test beyond the one an open cell needs.
+const HOT_CLOSED: u32 = u32::MAX - 1;
 
 /// A lease generation that no lease ever has (lease words start at 2 and only grow).
 pub(crate) const NOT_LOCAL: u64 = 0;
@@ -49,13 +54,22 @@ const FIRST_FREE_WORD: u64 = 2;
 /// cache line; the counters of the slow paths follow.
 #[repr(C)]
 struct OwnerSide {
-    /// The most recently freed block, or [`NO_BLOCK`]; in front of `stack`.
+    /// The most recently freed block, or [`NO_BLOCK`]; in front of `stack`. [`HOT_CLOSED`] in
+    /// a slot that keeps every free on the stack.
     hot: AtomicU32,
-    /// Number of entries on `stack` (written by the owner, read by stats).
-    len: AtomicU32,
-    /// Free block indices, a stack; `stack[..len]` are valid.
-    stack: UnsafeCell<Box<[u32]>>,
-    /// Blocks handed out, all time.
+    /// Bits 0..32: the number of entries on `stack`. Bits 32..64: the allocations taken
+    /// from the stack, modulo 2^32 (each 2^32 of them is added to `allocations` by a fold:
+    /// [`Slot::fold_pops`]). One word, so a pop from the stack updates both with one store.
+    /// Written by the owner; read by stats and by the state readings of other threads (a
+    /// store that raises the length is a `Release`, after the entries).
+    list: AtomicU64,
+    /// Free block indices, a stack; `stack[..len]` are valid. Written by the owner only;
+    /// atomic so that other threads may read an entry (a block's state: see `state.rs`).
+    stack: Box<[AtomicU32]>,
+    /// Set once a block was freed onto the stack without its owner word written (an
+    /// unrecorded free, see `state.rs`): queries of a state then look for the block there.
+    unrecorded: AtomicBool,
+    /// Blocks handed out, all time, but for the pops from the stack that `list` counts still.
     allocations: AtomicU64,
     /// Bytes asked for by the allocations, all time, where the caller says
     /// ([`note_requested`](Slot::note_requested): the size-class rows); 0 otherwise.
@@ -73,7 +87,28 @@ struct OwnerSide {
     fallbacks: AtomicU64,
     /// Capabilities this slot's leases refused (`Capability::accept` errors).
     accept_failures: AtomicU64,
+    /// A sequence lock over the folds of `list`'s pop count into `allocations`: odd while a
+    /// fold runs, and bumped twice by each (see [`Slot::allocations_and_list`]).
+    folds: AtomicU64,
 }
+
+/// How [`Slot::settle`] treats a block that its words say is owned at home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settle {
+    /// Owned, if the slot took unrecorded frees, only once the stack does not hold it: exact
+    /// for every block (a query).
+    Exact,
+    /// Owned: exact for every block but those of unrecorded frees, in O(1) (the checked
+    /// frees; see `state.rs`).
+    Recorded,
+}
+
+/// The length field of [`OwnerSide::list`].
+const LEN_MASK: u64 = u32::MAX as u64;
+/// A pop from the stack, added to [`OwnerSide::list`]: the length down by one, the pop count
+/// up by one (a borrow from the pop count that the `+ 2^32` pays back: the length is at least
+/// 1). The sum overflows exactly when the pop count wraps.
+const POP: u64 = (1 << 32) - 1;
 
 /// The side of a slot that other threads write: one word, so a remote free is one CAS.
 ///
@@ -113,9 +148,9 @@ fn count_of(word: u64) -> u64 {
 /// 0. `base` is the start of `blocks * block_size` bytes inside `region`; block `i` spans
 ///    `base + i * block_size ..+ block_size`; blocks never overlap and are `block_align`-aligned.
 /// 1. Each block is in exactly one place: in the owner's hot cell, on the owner's stack, in the
-///    fresh range, in the remote queue, or out with exactly one owner (I1). Its `state` word
-///    says which.
-/// 2. `hot`, `stack`, and the writes to the owner-side counters, happen only on the thread that holds
+///    fresh range, in the remote queue, or out with exactly one owner (I1). Its state words
+///    say which, read with the stack for a block that a free pushed there (`state.rs`).
+/// 2. `hot`, the writes to `stack`, and the writes to the owner-side counters, happen only on the thread that holds
 ///    the lease (lease word odd). A lease is taken by a CAS with `Acquire` and given back by a
 ///    `Release` store, so each new owner sees everything the previous one wrote.
 /// 3. `next[i]` is meaningful only while block `i` is in the remote queue.
@@ -158,8 +193,9 @@ impl Slot {
         Slot {
             own: CachePadded::new(OwnerSide {
                 hot: AtomicU32::new(NO_BLOCK),
-                len: AtomicU32::new(0),
-                stack: UnsafeCell::new(vec![0u32; blocks as usize].into_boxed_slice()),
+                list: AtomicU64::new(0),
+                stack: crate::sync::zeroed_u32s(blocks as usize),
+                unrecorded: AtomicBool::new(false),
                 allocations: AtomicU64::new(0),
                 requested: AtomicU64::new(0),
                 lease: AtomicU64::new(FIRST_FREE_WORD),
@@ -168,6 +204,7 @@ impl Slot {
                 exhausted: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
                 accept_failures: AtomicU64::new(0),
+                folds: AtomicU64::new(0),
             }),
             remote: CachePadded::new(RemoteSide {
                 word: AtomicU64::new(HEAD_MASK),
@@ -188,6 +225,18 @@ impl Slot {
     /// Sets the back pointer to the containing pool (invariant 5); called once, before sharing.
     pub(crate) fn set_pool(&mut self, pool: NonNull<PoolInner>) {
         self.pool = pool;
+    }
+
+    /// Keeps every local free on the stack, never in the hot cell (size-class pools, whose
+    /// rows' allocations look on the stack alone: [`pop_top`](Self::pop_top)); called before
+    /// sharing.
+    pub(crate) fn keep_frees_on_the_stack(&mut self) {
+        self.own.hot = AtomicU32::new(HOT_CLOSED);
+    }
+
+    /// Whether the hot cell holds a block.
+    fn hot_holds_a_block(&self) -> bool {
+        self.own.hot.load(Ordering::Relaxed) < HOT_CLOSED
     }
 
     /// Gives the slot its ownership log (invariant 6); called once, before sharing.
@@ -237,17 +286,61 @@ impl Slot {
         &self.states
     }
 
-    /// A block's current state, or `None` if there is no such block.
+    /// A block's current state, or `None` if there is no such block. Exact for every block,
+    /// unrecorded frees included: where the slot took some, a block that reads as owned at
+    /// home is looked for on the owner's stack (a scan of its entries: a query, not a hot path).
     #[inline]
     pub(crate) fn state(&self, index: u32) -> Option<BlockState> {
-        self.states.state(index, self.index())
+        let reading = self.states.state(index, self.index())?;
+        Some(self.settle(index, reading, Settle::Exact))
     }
 
     /// [`state`](Self::state), read by a thread that will free the block away from home if it
-    /// is out (see [`StateTable::state_before_remote_free`]).
+    /// is out (see [`StateTable::state_before_remote_free`]): the checked free's reading, in
+    /// O(1) (see [`Settle::Recorded`]).
     #[inline]
     pub(crate) fn state_before_remote_free(&self, index: u32) -> Option<BlockState> {
-        self.states.state_before_remote_free(index, self.index())
+        let reading = self.states.state_before_remote_free(index, self.index())?;
+        Some(self.settle(index, reading, Settle::Recorded))
+    }
+
+    /// The state that a reading of `block`'s words means, with the owner's stack consulted
+    /// for a block pushed there (see `state.rs`): free while the stack holds it at its
+    /// position, owned at home once it was handed out from there.
+    ///
+    /// From another thread the answer is as of some moment of the call: the length is read
+    /// with `Acquire`, so an entry below it is the one written before that length was stored.
+    #[inline]
+    pub(crate) fn settle(&self, block: u32, reading: Reading, settle: Settle) -> BlockState {
+        let owned = BlockState::Owned { slot: self.index() };
+        let at_home = match reading {
+            Reading::State(state) => return state,
+            Reading::FreeAt(position) => {
+                let len = self.len(Ordering::Acquire);
+                let held = position < len
+                    && self
+                        .own
+                        .stack
+                        .get(position as usize)
+                        .is_some_and(|entry| entry.load(Ordering::Relaxed) == block);
+                if held {
+                    return BlockState::Free;
+                }
+                owned
+            }
+            Reading::AtHome => owned,
+        };
+        if settle == Settle::Exact && self.own.unrecorded.load(Ordering::Relaxed) {
+            let len = self.len(Ordering::Acquire) as usize;
+            let stack = &self.own.stack[..len.min(self.own.stack.len())];
+            if stack
+                .iter()
+                .any(|entry| entry.load(Ordering::Relaxed) == block)
+            {
+                return BlockState::Free;
+            }
+        }
+        at_home
     }
 
     // ----- leasing ---------------------------------------------------------------------------
@@ -306,81 +399,197 @@ impl Slot {
     /// (`self.states.owner_words()`).
     #[inline(always)]
     unsafe fn pop_with(&self, words: OwnerWords) -> Option<u32> {
-        // SAFETY: caller's promise (invariant 2).
-        let block = self.take_hot().or_else(|| unsafe { self.take_top() })?;
-        // SAFETY: caller's promise for `words`; the block came from the owner's side.
-        unsafe { self.note_alloc_with(block, words) };
-        Some(block)
+        // SAFETY: caller's promises, passed on.
+        match unsafe { self.take_hot_owned(words) } {
+            Some(block) => Some(block),
+            // SAFETY: caller's promise (invariant 2).
+            None => unsafe { self.take_top() },
+        }
     }
 
-    /// A pop for a lease that frees through [`push_stack`](Self::push_stack): the stack
-    /// first, then the hot cell (where a buffer's drop may have put a block). Its frees and
-    /// allocations take the same branch every time while the stack holds blocks, where the
-    /// hot cell's "full or empty" would follow the caller's pattern of sizes.
+    /// A pop for a lease that frees through [`push_stack`](Self::push_stack): the stack only,
+    /// so its frees and allocations take the same branch every time while the stack holds
+    /// blocks, where the hot cell's "full or empty" would follow the caller's pattern of
+    /// sizes. The hot cell (where a buffer's drop may have put a block) is the slow path's:
+    /// [`pop_hot`](Self::pop_hot). Nothing else on this path, not even a cold call: a call
+    /// would cost the inlined caller its registers around it.
     ///
     /// # Safety
     /// As [`pop_with`](Self::pop_with).
     #[inline(always)]
-    pub(super) unsafe fn pop_stack_first(&self, words: OwnerWords) -> Option<u32> {
+    pub(super) unsafe fn pop_top(&self) -> Option<u32> {
         // SAFETY: caller's promise (invariant 2).
-        let block = unsafe { self.take_top() }.or_else(|| self.take_hot())?;
-        // SAFETY: caller's promise for `words`; the block came from the owner's side.
-        unsafe { self.note_alloc_with(block, words) };
-        Some(block)
+        unsafe { self.take_top() }
     }
 
-    /// Takes the block in the hot cell, if any (owner only: invariant 2).
+    /// The block in the hot cell, for the slow path of a lease that pops through
+    /// [`pop_top`](Self::pop_top).
+    ///
+    /// # Safety
+    /// As [`pop_with`](Self::pop_with).
+    pub(super) unsafe fn pop_hot(&self, words: OwnerWords) -> Option<u32> {
+        // SAFETY: caller's promises, passed on.
+        unsafe { self.take_hot_owned(words) }
+    }
+
+    /// Takes the block in the hot cell, if any, counted as an allocation, its state `Owned`
+    /// (a block in the hot cell is free outright: its word must say it is not any more).
+    ///
+    /// # Safety
+    /// As [`pop_with`](Self::pop_with).
     #[inline(always)]
-    fn take_hot(&self) -> Option<u32> {
+    unsafe fn take_hot_owned(&self, words: OwnerWords) -> Option<u32> {
         let hot = self.own.hot.load(Ordering::Relaxed);
-        if hot == NO_BLOCK {
+        if hot >= HOT_CLOSED {
             return None;
         }
         self.own.hot.store(NO_BLOCK, Ordering::Relaxed);
+        // SAFETY: caller's promise for `words`; the block came from the owner's side.
+        unsafe { self.note_alloc_with(hot, words) };
         Some(hot)
     }
 
-    /// Pops the top of the owner's stack, if any.
+    /// Pops the top of the owner's stack, if any, counted as an allocation. Its state words
+    /// are left as they are: the block stops being free by leaving the stack (see `state.rs`).
     ///
     /// # Safety
     /// The calling thread holds this slot's lease (invariant 2).
     #[inline(always)]
     unsafe fn take_top(&self) -> Option<u32> {
-        let len = self.own.len.load(Ordering::Relaxed);
+        let list = self.own.list.load(Ordering::Relaxed);
+        let len = list as u32;
         if len == 0 {
             return None;
         }
         let top = len - 1;
-        let block = self.own.stack.with(|stack| {
-            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &*stack };
-            debug_assert!((top as usize) < stack.len());
-            // SAFETY: invariant 1: the blocks on the owner's side number at most `blocks`, the
-            // stack's length, so `top < len <= blocks`.
-            unsafe { *stack.get_unchecked(top as usize) }
-        });
-        self.own.len.store(top, Ordering::Relaxed);
+        debug_assert!((top as usize) < self.own.stack.len());
+        // SAFETY: invariant 1: the blocks on the owner's side number at most `blocks`, the
+        // stack's length, so `top < len <= blocks`.
+        let block = unsafe { self.own.stack.get_unchecked(top as usize) }.load(Ordering::Relaxed);
+        // The length down and the pop counted, in one store.
+        match list.overflowing_add(POP) {
+            (next, false) => self.own.list.store(next, Ordering::Relaxed),
+            (next, true) => {
+                core::hint::cold_path();
+                self.fold_pops(next);
+            }
+        }
         Some(block)
     }
 
-    /// Pushes `block` on the owner's stack.
+    /// Stores `list` after a pop that wrapped its pop count, and adds the 2^32 pops it lost to
+    /// `allocations`, inside the fold lock so that readers never see one without the other.
+    /// Owner only (invariant 2). Inlined in its cold branch: a call on the pop's path would
+    /// cost the inlined caller registers around it.
+    #[inline(always)]
+    fn fold_pops(&self, list: u64) {
+        let folds = self.own.folds.load(Ordering::Relaxed);
+        self.own.folds.store(folds + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let allocations = self.own.allocations.load(Ordering::Relaxed);
+        self.own
+            .allocations
+            .store(allocations.wrapping_add(1 << 32), Ordering::Relaxed);
+        self.own.list.store(list, Ordering::Relaxed);
+        self.own.folds.store(folds + 2, Ordering::Release);
+    }
+
+    /// `allocations` and `list`, read together: the allocations of all time are
+    /// `allocations + (list >> 32)`. A sequence-lock read (Boehm, "Can seqlocks get along with
+    /// programming language memory models?", 2012): the values are from between two folds.
+    fn allocations_and_list(&self) -> (u64, u64) {
+        let mut backoff = crate::sync::Backoff::default();
+        loop {
+            let folds = self.own.folds.load(Ordering::Acquire);
+            if folds & 1 == 0 {
+                let allocations = self.own.allocations.load(Ordering::Relaxed);
+                let list = self.own.list.load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                if self.own.folds.load(Ordering::Relaxed) == folds {
+                    return (allocations.wrapping_add(list >> 32), list);
+                }
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Moves the pop count of `list` to `pops` (its modulus 2^32 wraps at the next pops), the
+    /// allocations of all time kept: lets tests reach the fold without 2^32 pops first.
+    /// Owner only (invariant 2).
+    #[cfg(any(test, umrf_loom))]
+    pub(crate) fn start_pops_at(&self, pops: u32) {
+        let (allocations, list) = self.allocations_and_list();
+        self.own
+            .allocations
+            .store(allocations.wrapping_sub(u64::from(pops)), Ordering::Relaxed);
+        self.own.list.store(
+            (list & LEN_MASK) | (u64::from(pops) << 32),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The stack's length (the owner's own reads are `Relaxed`; other threads', `Acquire`).
+    #[inline(always)]
+    fn len(&self, order: Ordering) -> u32 {
+        (self.own.list.load(order) & LEN_MASK) as u32
+    }
+
+    /// Pushes `block` on the owner's stack, its owner word `Free` at its position.
     ///
     /// # Safety
-    /// The calling thread holds this slot's lease (invariant 2), and `block` is out of the
-    /// slot (so the stack, of `blocks` entries, has room: the free blocks on the owner's side
-    /// are fewer than `blocks`).
+    /// The calling thread holds this slot's lease (invariant 2), `block` is one of the
+    /// slot's and out of it (so the stack, of `blocks` entries, has room: the free blocks on
+    /// the owner's side are fewer than `blocks`), and `words` are the slot's.
     #[inline(always)]
-    unsafe fn put_top(&self, block: u32) {
-        let len = self.own.len.load(Ordering::Relaxed);
-        self.own.stack.with_mut(|stack| {
-            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &mut *stack };
-            debug_assert!((len as usize) < stack.len());
-            // SAFETY: caller's promise: `block` is out of the slot, so the free blocks on the
-            // owner's side are fewer than `blocks`, the stack's length (invariant 1).
-            unsafe { *stack.get_unchecked_mut(len as usize) = block };
-        });
-        self.own.len.store(len + 1, Ordering::Relaxed);
+    unsafe fn put_top(&self, block: u32, words: OwnerWords) {
+        let list = self.own.list.load(Ordering::Relaxed);
+        // SAFETY: caller's promise: the block is one of this slot's, so its index is in range;
+        // the words are this (live) slot's.
+        unsafe { words.free_on_stack(block, list as u32) };
+        // SAFETY: caller's promises, passed on; `list` is the slot's.
+        unsafe { self.put_at(block, list) }
+    }
+
+    /// An unrecorded free (see `state.rs`): pushes `block` on the owner's stack and writes no
+    /// state word; the slot is marked as taking such frees before the first (its owner line
+    /// is at hand: the mark costs a test of a word already read).
+    ///
+    /// # Safety
+    /// As [`put_top`](Self::put_top), and `block` is out and owned at home (not on a trip: its
+    /// remote word does not hold its state), as the trusted frees of the size-class rows
+    /// promise.
+    #[inline(always)]
+    pub(super) unsafe fn push_unrecorded(&self, block: u32) {
+        debug_assert!(self.log.is_none() && block < self.blocks);
+        if !self.own.unrecorded.load(Ordering::Relaxed) {
+            // Once per slot. No call: a call on this path would cost the inlined caller
+            // registers around it.
+            core::hint::cold_path();
+            self.own.unrecorded.store(true, Ordering::Relaxed);
+        }
+        debug_assert!(matches!(
+            self.states.state(block, self.index()),
+            Some(Reading::AtHome | Reading::FreeAt(_))
+        ));
+        // SAFETY: caller's promises, passed on; the word read is the slot's.
+        unsafe { self.put_at(block, self.own.list.load(Ordering::Relaxed)) }
+    }
+
+    /// Puts `block` on the top of the owner's stack and raises its length, from `list`, the
+    /// value of [`OwnerSide::list`].
+    ///
+    /// # Safety
+    /// As [`put_top`](Self::put_top), and `list` is the slot's current list word.
+    #[inline(always)]
+    unsafe fn put_at(&self, block: u32, list: u64) {
+        let len = list as u32;
+        debug_assert!((len as usize) < self.own.stack.len());
+        // SAFETY: caller's promise: `block` is out of the slot, so the free blocks on the
+        // owner's side are fewer than `blocks`, the stack's length (invariant 1).
+        unsafe { self.own.stack.get_unchecked(len as usize) }.store(block, Ordering::Relaxed);
+        // Release: a reader that sees the new length sees the entry (`settle`). The length is
+        // below 2^31 (`MAX_BLOCKS`): no carry into the pop count.
+        self.own.list.store(list + 1, Ordering::Release);
     }
 
     /// Pushes a block given up on the owner's thread, unless the slot logs: then it returns
@@ -410,30 +619,27 @@ impl Slot {
     #[inline(always)]
     unsafe fn push_unlogged(&self, block: u32, words: OwnerWords) {
         debug_assert!(self.log.is_none() && block < self.blocks);
-        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in
-        // range; the words are this (live) slot's.
-        unsafe { words.free_at_home(block) };
         if self.own.hot.load(Ordering::Relaxed) == NO_BLOCK {
+            // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in
+            // range; the words are this (live) slot's.
+            unsafe { words.free_at_home(block) };
             self.own.hot.store(block, Ordering::Relaxed);
             return;
         }
         // SAFETY: caller's promises 1 and 2.
-        unsafe { self.put_top(block) }
+        unsafe { self.put_top(block, words) }
     }
 
     /// The free of a lease that allocates through
-    /// [`pop_stack_first`](Self::pop_stack_first): onto the stack, never into the hot cell.
+    /// [`pop_top`](Self::pop_top): onto the stack, never into the hot cell.
     ///
     /// # Safety
     /// As [`push_unlogged`](Self::push_unlogged).
     #[inline(always)]
     pub(super) unsafe fn push_stack(&self, block: u32, words: OwnerWords) {
         debug_assert!(self.log.is_none() && block < self.blocks);
-        // SAFETY: caller's promise 2: the block is one of this slot's, so its index is in
-        // range; the words are this (live) slot's.
-        unsafe { words.free_at_home(block) };
-        // SAFETY: caller's promises 1 and 2.
-        unsafe { self.put_top(block) }
+        // SAFETY: caller's promises 1 and 2; the words are this slot's.
+        unsafe { self.put_top(block, words) }
     }
 
     /// Counts `bytes` asked for by an allocation of this slot (the size-class rows, which
@@ -473,7 +679,9 @@ impl Slot {
         event.publish();
     }
 
-    /// Bookkeeping of one allocation: the count and the block's state.
+    /// Bookkeeping of one allocation from the hot cell, the fresh range or the parked blocks:
+    /// the count and the block's state (a pop from the stack counts itself and writes no
+    /// state: [`take_top`](Self::take_top)).
     #[inline(always)]
     fn note_alloc(&self, block: u32) {
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only
@@ -508,11 +716,7 @@ impl Slot {
     unsafe fn park(&self, log: &SlotLog, block: u32) -> Pending {
         let event = log.freed_local(block);
         let parked = log.parked();
-        self.own.stack.with_mut(|stack| {
-            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &mut *stack };
-            stack[parked as usize] = block;
-        });
+        self.own.stack[parked as usize].store(block, Ordering::Relaxed);
         log.set_parked(parked + 1);
         event
     }
@@ -534,16 +738,13 @@ impl Slot {
             // SAFETY: caller's promise, passed on. The drained blocks land at the bottom of the
             // stack (the length is 0 on a logging slot); they become parked blocks.
             parked = unsafe { self.drain_remote() };
-            self.own.len.store(0, Ordering::Relaxed);
+            let list = self.own.list.load(Ordering::Relaxed);
+            self.own.list.store(list & !LEN_MASK, Ordering::Relaxed);
             if parked == 0 {
                 return None;
             }
         }
-        let block = self.own.stack.with(|stack| {
-            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &*stack };
-            stack[parked as usize - 1]
-        });
+        let block = self.own.stack[parked as usize - 1].load(Ordering::Relaxed);
         log.set_parked(parked - 1);
         self.note_alloc(block);
         // The stack and the counters are settled before the sinks run.
@@ -593,19 +794,24 @@ impl Slot {
         // pairs with the Release of every push's CAS (one release sequence on the word), so
         // each pushed block's `next` link is visible below.
         let mut head = head_of(self.remote.word.fetch_or(HEAD_MASK, Ordering::Acquire));
-        let len = self.own.len.load(Ordering::Relaxed);
+        let list = self.own.list.load(Ordering::Relaxed);
+        let len = list as u32;
+        // A logging slot's drained blocks become parked ones, free outright (its length stays
+        // 0: see `refill_logged`); the others are free at their stack positions.
+        let parks = self.log.is_some();
         let mut taken = 0u32;
-        self.own.stack.with_mut(|stack| {
-            // SAFETY: caller's promise (invariant 2): only this thread touches the stack now.
-            let stack = unsafe { &mut *stack };
-            while head != NO_BLOCK {
-                stack[(len + taken) as usize] = head;
-                self.states.returned(head, false);
-                taken += 1;
-                head = self.next[head as usize].load(Ordering::Relaxed);
-            }
-        });
-        self.own.len.store(len + taken, Ordering::Relaxed);
+        while head != NO_BLOCK {
+            let position = len + taken;
+            self.own.stack[position as usize].store(head, Ordering::Relaxed);
+            self.states
+                .returned_free(head, (!parks).then_some(position));
+            taken += 1;
+            head = self.next[head as usize].load(Ordering::Relaxed);
+        }
+        // Release: a reader that sees the new length sees the entries (`settle`).
+        self.own
+            .list
+            .store(list + u64::from(taken), Ordering::Release);
         let drained = self.own.drained.load(Ordering::Relaxed) + u64::from(taken);
         self.own.drained.store(drained, Ordering::Relaxed);
         taken
@@ -720,8 +926,8 @@ impl Slot {
     /// every owner-side write happened before this call).
     pub(crate) unsafe fn orphan(&self) -> bool {
         let fresh = u64::from(self.own.fresh.load(Ordering::Relaxed));
-        let free_local = u64::from(self.own.len.load(Ordering::Relaxed))
-            + u64::from(self.own.hot.load(Ordering::Relaxed) != NO_BLOCK)
+        let free_local = u64::from(self.len(Ordering::Relaxed))
+            + u64::from(self.hot_holds_a_block())
             + self.parked();
         let drained = self.own.drained.load(Ordering::Relaxed);
         // Every block neither free on the owner's side nor fresh comes home by a remote push,
@@ -763,14 +969,13 @@ impl Slot {
     /// A snapshot of the counters (see the module docs for the accounting).
     pub(crate) fn counters(&self) -> SlotCounters {
         let relaxed = Ordering::Relaxed;
+        let (allocations, list) = self.allocations_and_list();
         SlotCounters {
             blocks: u64::from(self.blocks),
             fresh: u64::from(self.own.fresh.load(relaxed)),
-            len: u64::from(self.own.len.load(relaxed))
-                + u64::from(self.own.hot.load(relaxed) != NO_BLOCK)
-                + self.parked(),
+            len: (list & LEN_MASK) + u64::from(self.hot_holds_a_block()) + self.parked(),
 
-            allocations: self.own.allocations.load(relaxed),
+            allocations,
             requested: self.own.requested.load(relaxed),
             drained: self.own.drained.load(relaxed),
             pushed: {

@@ -4,7 +4,8 @@
 //! Each block has two words:
 //!
 //! - the **owner word**, written only by the thread that leases the block's home slot:
-//!   `trip (24 bits) << 8 | tag`;
+//!   `place (32 bits) << 32 | trip (24 bits) << 8 | tag`, where `place` is meaningful only
+//!   with the tag `Free` (see below);
 //! - the **remote word**, written only by other threads holding the block:
 //!   `slot (32 bits) << 32 | trip (24 bits) << 8 | tag`.
 //!
@@ -35,6 +36,26 @@
 //! it writes the word that holds the block's state now and puts the saved word back at the end:
 //! the trips do not move, and the rule above still reads the right word during and after.
 //!
+//! **Free blocks on the owner's stack.** The home thread's allocation from its stack writes no
+//! state at all: the free that pushed the block wrote its owner word as `Free` with the stack
+//! position it took (`place = position + 1`), and the block stays free exactly while the stack
+//! still holds it there (the position is below the stack's length and its entry is this
+//! block: a sparse-set test, Briggs and Torczon 1993). A `Free` owner word with `place` 0 is
+//! free outright (a fresh block, or one in the hot cell or parked by a logging slot, which are
+//! written `Owned` again when they are handed out). So the owner word is read with its slot's
+//! stack at hand: [`Reading::FreeAt`] is what the table alone can say.
+//!
+//! **Unrecorded frees.** The size-class rows' trusted frees (the Rust allocator interfaces,
+//! whose callers promise that the block is theirs and live) push the block on the stack and
+//! write no state word either, so a block freed that way may read as owned at home
+//! ([`Reading::AtHome`], or a `FreeAt` of an older position). Its slot notes that it took such
+//! frees, and a query of a block's state on that slot ([`Slot::state`](super::slot::Slot::state))
+//! looks for the block on the stack before it answers "owned". The checked frees do not: a
+//! block freed by a trusted free and then by a checked one is a double free that the check
+//! misses, as the trusted free's caller promised it would never happen. Every free that is
+//! not a trusted row free records its block, so with checked frees alone (the C `free`) the
+//! words are exact.
+//!
 //! Each block also has a **reader count**, in a table of its own: the number of live
 //! [`Frozen`](crate::Frozen) handles of a frozen block. Readers on many cores clone and drop
 //! handles by atomic read-modify-writes on that word alone, never on the slot's owner line or
@@ -55,11 +76,13 @@ const TAG_IN_FLIGHT: u64 = 2;
 const TAG_FROZEN: u64 = 3;
 const TAG_MAPPED: u64 = 4;
 const TAG_SPILLED: u64 = 5;
-/// The highest tag a word may hold.
-const TAG_LAST: u64 = TAG_SPILLED;
 const TRIP_SHIFT: u32 = 8;
 const TRIP_MASK: u32 = 0xff_ffff;
 const SLOT_SHIFT: u32 = 32;
+/// The trip bits of an owner word.
+const TRIP_BITS: u64 = (TRIP_MASK as u64) << TRIP_SHIFT;
+/// Where an owner word keeps a free block's place on the owner's stack.
+const PLACE_SHIFT: u32 = 32;
 
 /// A trip no owner word starts with: the remote word of a block never touched remotely.
 const NO_TRIP: u32 = TRIP_MASK;
@@ -108,10 +131,26 @@ fn encode(state: BlockState) -> (u64, u64) {
     }
 }
 
+/// What a block's state words say, before its slot's stack is consulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// The state.
+    State(BlockState),
+    /// Free if the owner's stack holds the block at this position now (below its length);
+    /// else owned at home (it was handed out from there since, with no write of its words).
+    FreeAt(u32),
+    /// Owned at home, by the owner word; unless an unrecorded free (see the module docs) put
+    /// the block on the owner's stack since.
+    AtHome,
+}
+
 /// The two state words of every block of one slot.
 ///
 /// # Invariants
 /// 0. `owner.len() == remote.len()` = the slot's block count.
+/// 4. An owner word's place (bits 32..64) is 0 unless its tag is `Free`; a `Free` word with
+///    place `p > 0` was written by the free that pushed the block at position `p - 1` of its
+///    slot's stack (see the module docs).
 /// 1. Owner words change only on the thread holding the home slot's lease, or on a thread that
 ///    holds the block while no lease can touch it (the block is out of the slot).
 /// 2. For a block on its home slot's free list, or owned at home, the remote word's trip
@@ -120,7 +159,7 @@ fn encode(state: BlockState) -> (u64, u64) {
 /// 3. `readers.len()` = the slot's block count; `readers[i]` is the number of live `Frozen`
 ///    handles of block `i` while it is frozen, and means nothing otherwise.
 pub(crate) struct StateTable {
-    owner: Box<[AtomicU32]>,
+    owner: Box<[AtomicU64]>,
     remote: Box<[AtomicU64]>,
     readers: Box<[AtomicU32]>,
 }
@@ -136,7 +175,7 @@ pub(crate) struct StateTable {
 ///    are boxed, and a table never gives its boxes up).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OwnerWords {
-    base: NonNull<AtomicU32>,
+    base: NonNull<AtomicU64>,
 }
 
 impl OwnerWords {
@@ -145,73 +184,93 @@ impl OwnerWords {
     /// # Safety
     /// The table these words came from is live, and `block` < its block count.
     #[inline(always)]
-    unsafe fn word<'a>(self, block: u32) -> &'a AtomicU32 {
+    unsafe fn word<'a>(self, block: u32) -> &'a AtomicU64 {
         // SAFETY: invariant 0 and the caller's promises: the word is inside the live table.
         let word = unsafe { self.base.add(block as usize) };
         // SAFETY: as above: a live, aligned atomic of the table, shared (never `&mut`).
         unsafe { word.as_ref() }
     }
 
-    /// Sets the owner word's tag, keeping its trip.
+    /// Sets the owner word to `tag` with `place`, keeping its trip.
     ///
     /// # Safety
     /// As [`word`](Self::word), on the thread allowed to write it (`StateTable` invariant 1).
     #[inline(always)]
-    unsafe fn set_tag(self, block: u32, tag: u64) {
+    unsafe fn set_tag(self, block: u32, tag: u64, place: u64) {
         // SAFETY: caller's promise.
         let word = unsafe { self.word(block) };
-        let trip = word.load(Ordering::Relaxed) & !(TAG_MASK as u32);
-        word.store(trip | tag as u32, Ordering::Relaxed);
+        let trip = word.load(Ordering::Relaxed) & TRIP_BITS;
+        word.store(trip | tag | (place << PLACE_SHIFT), Ordering::Relaxed);
     }
 
-    /// The home thread hands `block` out: owned at home.
+    /// The home thread hands `block` out from its hot cell, its fresh range or its parked
+    /// blocks: owned at home. (A block taken from the stack needs no write: see the module
+    /// docs.) Those blocks are free outright (tag `Free`, place 0), so one `or` sets the tag.
     ///
     /// # Safety
-    /// As [`set_tag`](Self::set_tag), and `block` is free (it comes from the owner's side of
-    /// its slot, whose blocks' tags are `Free`: Slot invariant 1), so the tag is set by one
-    /// `or` of the owner word.
+    /// As [`set_tag`](Self::set_tag), and `block`'s owner word is `Free` with place 0.
     #[inline(always)]
     pub(crate) unsafe fn owned_at_home(self, block: u32) {
         // SAFETY: caller's promise.
         let word = unsafe { self.word(block) };
         let free = word.load(Ordering::Relaxed);
-        debug_assert_eq!(u64::from(free) & TAG_MASK, TAG_FREE);
-        word.store(free | TAG_OWNED as u32, Ordering::Relaxed);
+        debug_assert_eq!(free & !TRIP_BITS, TAG_FREE, "not free outright");
+        word.store(free | TAG_OWNED, Ordering::Relaxed);
     }
 
-    /// Whether `block` is free now, read from its two words by the rule of
-    /// [`StateTable::state`]; `None` for words that hold no state. A free owner word settles
-    /// it alone (a block free at home has a remote trip that differs: `StateTable` invariant
-    /// 2), so a double free on the home thread reads one word.
+    /// What `block`'s two words say (its home slot being `home`), by the rule of
+    /// [`StateTable::state`]; `None` for words
+    /// that hold no state. A free owner word settles it alone (a block whose owner word is
+    /// free is at home, and its remote trip differs: `StateTable` invariant 2), so a double
+    /// free on the home thread reads one word and, for a block from the stack, its stack entry.
     ///
     /// # Safety
     /// As [`word`](Self::word), and `remote` are the remote words of the same table.
     #[inline(always)]
-    pub(crate) unsafe fn is_free(self, remote: RemoteWords, block: u32) -> Option<bool> {
+    pub(crate) unsafe fn reading(
+        self,
+        remote: RemoteWords,
+        block: u32,
+        home: usize,
+    ) -> Option<Reading> {
         // SAFETY: caller's promise.
-        let owner = u64::from(unsafe { self.word(block) }.load(Ordering::Relaxed));
+        let owner = unsafe { self.word(block) }.load(Ordering::Relaxed);
         if owner & TAG_MASK == TAG_FREE {
-            return Some(true);
+            return Some(free_reading(owner));
         }
         // SAFETY: caller's promise: the remote words of the same live table, `block` in range.
         let remote = unsafe { remote.load(block) };
-        let word = if on_journey(owner, remote) {
-            remote
-        } else {
-            owner
-        };
-        let tag = word & TAG_MASK;
-        (tag <= TAG_LAST).then_some(tag == TAG_FREE)
+        StateTable::read(owner, remote, home)
     }
 
-    /// The home thread takes `block` back on its free list.
+    /// The home thread takes `block` back into its hot cell, or parks it: free outright.
     ///
     /// # Safety
     /// As [`set_tag`](Self::set_tag).
     #[inline(always)]
     pub(crate) unsafe fn free_at_home(self, block: u32) {
         // SAFETY: caller's promise.
-        unsafe { self.set_tag(block, TAG_FREE) }
+        unsafe { self.set_tag(block, TAG_FREE, 0) }
+    }
+
+    /// The home thread pushes `block` at `position` of its stack: free while it stays there.
+    ///
+    /// # Safety
+    /// As [`set_tag`](Self::set_tag).
+    #[inline(always)]
+    pub(crate) unsafe fn free_on_stack(self, block: u32, position: u32) {
+        // SAFETY: caller's promise.
+        unsafe { self.set_tag(block, TAG_FREE, u64::from(position) + 1) }
+    }
+}
+
+/// The reading of a `Free` owner word: free outright (place 0), or free while the stack holds
+/// the block at its position.
+#[inline(always)]
+fn free_reading(owner: u64) -> Reading {
+    match (owner >> PLACE_SHIFT) as u32 {
+        0 => Reading::State(BlockState::Free),
+        place => Reading::FreeAt(place - 1),
     }
 }
 
@@ -252,7 +311,7 @@ fn on_journey(owner: u64, remote: u64) -> bool {
 impl StateTable {
     /// Bytes of this table per block: the owner word, the remote word and the reader count.
     pub(crate) const BYTES_PER_BLOCK: usize =
-        size_of::<AtomicU32>() + size_of::<AtomicU64>() + size_of::<AtomicU32>();
+        size_of::<AtomicU64>() + size_of::<AtomicU64>() + size_of::<AtomicU32>();
 
     /// Every block free, on trip 0, never seen remotely. The tables start as zeroed memory
     /// (committed only where written): an owner word of 0 is trip 0 `Free`, and a stored
@@ -260,7 +319,7 @@ impl StateTable {
     pub(crate) fn new(blocks: u32) -> Self {
         const { assert!(TAG_FREE == 0) };
         StateTable {
-            owner: crate::sync::zeroed_u32s(blocks as usize),
+            owner: crate::sync::zeroed_u64s(blocks as usize),
             remote: crate::sync::zeroed_u64s(blocks as usize),
             readers: crate::sync::zeroed_u32s(blocks as usize),
         }
@@ -289,7 +348,7 @@ impl StateTable {
         }
     }
 
-    /// The home thread takes `block` back on its free list.
+    /// The home thread parks `block` (a logging slot's free): free outright.
     ///
     /// # Safety
     /// `block` is in range.
@@ -305,15 +364,23 @@ impl StateTable {
     /// Runs on the home thread while it alone holds the block (it is departing from home, or
     /// just came back), so no other thread writes the block's remote word meanwhile.
     fn next_trip(&self, block: u32, tag: u64) -> u32 {
+        self.next_trip_at(block, tag, 0)
+    }
+
+    /// [`next_trip`](Self::next_trip) with the owner word's place (invariant 4).
+    fn next_trip_at(&self, block: u32, tag: u64, place: u64) -> u32 {
         let word = &self.owner[block as usize];
-        let trip = ((word.load(Ordering::Relaxed) >> TRIP_SHIFT) + 1) & TRIP_MASK;
+        let trip = ((word.load(Ordering::Relaxed) >> TRIP_SHIFT) as u32 + 1) & TRIP_MASK;
         // The trip that marks "never seen remotely" is skipped, so it never matches (inv. 2).
         let trip = if trip == NO_TRIP {
             self.wrap_trips(block)
         } else {
             trip
         };
-        word.store((trip << TRIP_SHIFT) | tag as u32, Ordering::Relaxed);
+        word.store(
+            (u64::from(trip) << TRIP_SHIFT) | tag | (place << PLACE_SHIFT),
+            Ordering::Relaxed,
+        );
         trip
     }
 
@@ -336,18 +403,15 @@ impl StateTable {
 
     /// The home thread records `state` for `block` in its owner word without starting a trip;
     /// returns the word it replaced, for [`restore_owner`](Self::restore_owner).
-    pub(crate) fn swap_owner(&self, block: u32, state: BlockState) -> u32 {
+    pub(crate) fn swap_owner(&self, block: u32, state: BlockState) -> u64 {
         let word = &self.owner[block as usize];
         let old = word.load(Ordering::Relaxed);
-        word.store(
-            (old & !(TAG_MASK as u32)) | encode(state).0 as u32,
-            Ordering::Relaxed,
-        );
+        word.store((old & TRIP_BITS) | encode(state).0, Ordering::Relaxed);
         old
     }
 
     /// Puts back an owner word saved by [`swap_owner`](Self::swap_owner).
-    pub(crate) fn restore_owner(&self, block: u32, saved: u32) {
+    pub(crate) fn restore_owner(&self, block: u32, saved: u64) {
         self.owner[block as usize].store(saved, Ordering::Relaxed);
     }
 
@@ -364,15 +428,21 @@ impl StateTable {
         self.remote[block as usize].store(saved, Ordering::Relaxed);
     }
 
-    /// `block` came home from a trip: drained from the remote-free queue (`owned == false`) or
-    /// accepted by the home slot's lease (`owned == true`).
-    pub(crate) fn returned(&self, block: u32, owned: bool) {
-        self.next_trip(block, if owned { TAG_OWNED } else { TAG_FREE });
+    /// `block` came home from a trip: accepted by the home slot's lease.
+    pub(crate) fn returned_owned(&self, block: u32) {
+        self.next_trip(block, TAG_OWNED);
+    }
+
+    /// `block` came home from a trip: drained from the remote-free queue onto the owner's
+    /// stack at `position`, or parked (`None`: a logging slot's drain).
+    pub(crate) fn returned_free(&self, block: u32, position: Option<u32>) {
+        let place = position.map_or(0, |p| u64::from(p) + 1);
+        self.next_trip_at(block, TAG_FREE, place);
     }
 
     /// The trip `block` is on, from the owner word (for a buffer that never left home).
     pub(crate) fn trip(&self, block: u32) -> u32 {
-        self.owner[block as usize].load(Ordering::Relaxed) >> TRIP_SHIFT
+        ((self.owner[block as usize].load(Ordering::Relaxed) >> TRIP_SHIFT) as u32) & TRIP_MASK
     }
 
     /// A thread away from home records what it does with `block` on trip `trip`.
@@ -382,10 +452,11 @@ impl StateTable {
         self.remote[block as usize].store(word ^ REMOTE_BIAS, Ordering::Relaxed);
     }
 
-    /// The current state of `block`, whose home slot is `home`; `None` if out of range.
+    /// What the words of `block`, whose home slot is `home`, say of its state; `None` if out
+    /// of range (or for words that hold no state).
     #[inline]
-    pub(crate) fn state(&self, block: u32, home: usize) -> Option<BlockState> {
-        let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
+    pub(crate) fn state(&self, block: u32, home: usize) -> Option<Reading> {
+        let owner = self.owner.get(block as usize)?.load(Ordering::Relaxed);
         let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed) ^ REMOTE_BIAS;
         Self::read(owner, remote, home)
     }
@@ -398,8 +469,8 @@ impl StateTable {
     /// write access gets a page of its own at once, and the line in the state the free's write
     /// needs. (An idempotent `fetch_or(0)` would not do: compilers lower it to a fence and a
     /// load.)
-    pub(crate) fn state_before_remote_free(&self, block: u32, home: usize) -> Option<BlockState> {
-        let owner = u64::from(self.owner.get(block as usize)?.load(Ordering::Relaxed));
+    pub(crate) fn state_before_remote_free(&self, block: u32, home: usize) -> Option<Reading> {
+        let owner = self.owner.get(block as usize)?.load(Ordering::Relaxed);
         let word = self.remote.get(block as usize)?;
         let stored = match word.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(unchanged) | Err(unchanged) => unchanged,
@@ -410,11 +481,15 @@ impl StateTable {
     /// The state that an owner word and an (unbiased) remote word of a block of slot `home`
     /// record.
     #[inline(always)]
-    fn read(owner: u64, remote: u64, home: usize) -> Option<BlockState> {
+    fn read(owner: u64, remote: u64, home: usize) -> Option<Reading> {
         if on_journey(owner, remote) {
-            decode(remote & TAG_MASK, (remote >> SLOT_SHIFT) as usize)
+            decode(remote & TAG_MASK, (remote >> SLOT_SHIFT) as usize).map(Reading::State)
+        } else if owner & TAG_MASK == TAG_FREE {
+            Some(free_reading(owner))
+        } else if owner & TAG_MASK == TAG_OWNED {
+            Some(Reading::AtHome)
         } else {
-            decode(owner & TAG_MASK, home)
+            decode(owner & TAG_MASK, home).map(Reading::State)
         }
     }
 
@@ -423,17 +498,29 @@ impl StateTable {
     #[cfg(test)]
     pub(crate) fn start_trips_at(&self, block: u32, trip: u32) {
         let word = &self.owner[block as usize];
-        let tag = word.load(Ordering::Relaxed) & TAG_MASK as u32;
-        word.store(((trip & TRIP_MASK) << TRIP_SHIFT) | tag, Ordering::Relaxed);
+        let rest = word.load(Ordering::Relaxed) & !TRIP_BITS;
+        word.store(
+            (u64::from(trip & TRIP_MASK) << TRIP_SHIFT) | rest,
+            Ordering::Relaxed,
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{NO_TRIP, StateTable};
+    use super::{NO_TRIP, Reading, StateTable};
     use crate::pool::BlockState;
 
     const HOME: usize = 0;
+
+    /// The state the table alone settles for block 0 (no stack position to consult).
+    fn settled(table: &StateTable) -> Option<BlockState> {
+        match table.state(0, HOME)? {
+            Reading::State(state) => Some(state),
+            Reading::AtHome => Some(BlockState::Owned { slot: HOME }),
+            Reading::FreeAt(position) => panic!("free at stack position {position}"),
+        }
+    }
 
     /// Block 0 makes one journey to slot 1 and is freed there, so its remote word keeps that
     /// journey's trip; it is then allocated at home again.
@@ -442,10 +529,10 @@ mod tests {
         let trip = table.depart_as(0, BlockState::InFlight);
         table.record_remote(0, trip, BlockState::Owned { slot: 1 });
         table.record_remote(0, trip, BlockState::Free);
-        table.returned(0, false);
+        table.returned_free(0, None);
         // SAFETY: the table is live and block 0 is in range (the table has one block).
         unsafe { table.owner_words().owned_at_home(0) };
-        assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
+        assert_eq!(settled(&table), Some(BlockState::Owned { slot: HOME }));
         (table, trip)
     }
 
@@ -453,22 +540,18 @@ mod tests {
     /// state on the way out and back.
     fn round_trip_at_home(table: &StateTable) {
         table.depart_as(0, BlockState::InFlight);
-        assert_eq!(table.state(0, HOME), Some(BlockState::InFlight));
-        table.returned(0, true);
-        assert_eq!(table.state(0, HOME), Some(BlockState::Owned { slot: HOME }));
+        assert_eq!(settled(table), Some(BlockState::InFlight));
+        table.returned_owned(0);
+        assert_eq!(settled(table), Some(BlockState::Owned { slot: HOME }));
     }
 
-    /// `OwnerWords::is_free` (the checked free's reading) and `state_before_remote_free` (the
+    /// `OwnerWords::reading` (the checked free's reading) and `state_before_remote_free` (the
     /// remote checked free's) against `state` (the full reading); the latter changes nothing.
     fn assert_free_agrees(table: &StateTable, step: &str) {
         // SAFETY: the table is live and block 0 is in range (the table has one block).
-        let free = unsafe { table.owner_words().is_free(table.remote_words(), 0) };
+        let reading = unsafe { table.owner_words().reading(table.remote_words(), 0, HOME) };
         let state = table.state(0, HOME);
-        assert_eq!(
-            free,
-            state.map(|s| s == BlockState::Free),
-            "{step}: {state:?}"
-        );
+        assert_eq!(reading, state, "{step}");
         assert_eq!(table.state_before_remote_free(0, HOME), state, "{step}");
         assert_eq!(
             table.state(0, HOME),
@@ -487,13 +570,36 @@ mod tests {
         // SAFETY: as above; the block is out.
         unsafe { table.owner_words().free_at_home(0) };
         assert_free_agrees(&table, "freed at home");
-        // SAFETY: as above; the block is free.
+        assert_eq!(settled(&table), Some(BlockState::Free));
+        // SAFETY: as above; the block is free (handed out from the hot cell).
+        unsafe { table.owner_words().owned_at_home(0) };
+        // SAFETY: as above; the block is out (freed onto the stack at position 3).
+        unsafe { table.owner_words().free_on_stack(0, 3) };
+        assert_free_agrees(&table, "freed onto the stack");
+        assert_eq!(table.state(0, HOME), Some(Reading::FreeAt(3)));
+        // Handed out from the stack (no write), then mapped: the saved word comes back.
+        let saved = table.swap_owner(0, BlockState::MappedForDevice);
+        assert_eq!(settled(&table), Some(BlockState::MappedForDevice));
+        table.restore_owner(0, saved);
+        assert_eq!(table.state(0, HOME), Some(Reading::FreeAt(3)));
+        // A departure from there starts a trip with no stack position.
+        let trip = table.depart_as(0, BlockState::InFlight);
+        assert_eq!(settled(&table), Some(BlockState::InFlight));
+        table.record_remote(0, trip, BlockState::Free);
+        assert_free_agrees(&table, "freed away after a pop from the stack");
+        table.returned_free(0, Some(5));
+        assert_eq!(table.state(0, HOME), Some(Reading::FreeAt(5)));
+        assert_free_agrees(&table, "drained onto the stack");
+        // Handed out from the stack (no write), freed into the hot cell, handed out again.
+        // SAFETY: as above; the block is out.
+        unsafe { table.owner_words().free_at_home(0) };
+        // SAFETY: as above; the block is free outright.
         unsafe { table.owner_words().owned_at_home(0) };
         // A remote free of a block that never left on a trip: recorded on the owner's trip.
         let trip = table.trip(0);
         table.record_remote(0, trip, BlockState::Free);
         assert_free_agrees(&table, "freed remotely, queued");
-        table.returned(0, false);
+        table.returned_free(0, None);
         assert_free_agrees(&table, "drained home");
         for state in [BlockState::InFlight, BlockState::Frozen] {
             // SAFETY: as above; the block is free.
@@ -504,7 +610,7 @@ mod tests {
             assert_free_agrees(&table, "owned away");
             table.record_remote(0, trip, BlockState::Free);
             assert_free_agrees(&table, "freed away");
-            table.returned(0, false);
+            table.returned_free(0, None);
             assert_free_agrees(&table, "home again");
         }
         // SAFETY: as above; the block is free.
@@ -587,7 +693,7 @@ mod tests {
         const BLOCKS: u32 = 8 << 20;
         const STRIDE: u32 = 1024;
         const FREES: u32 = 64;
-        let faults = |reading: fn(&StateTable, u32) -> Option<BlockState>| {
+        let faults = |reading: fn(&StateTable, u32) -> Option<Reading>| {
             let table = StateTable::new(BLOCKS);
             // Pages of 4 KiB whatever the machine's transparent huge page setting: a huge
             // page would serve many frees with one fault, and the counts would say nothing.
@@ -596,7 +702,10 @@ mod tests {
             let before = minor_faults();
             for k in 0..FREES {
                 let block = k * STRIDE;
-                assert_eq!(reading(&table, block), Some(BlockState::Free));
+                assert_eq!(
+                    reading(&table, block),
+                    Some(Reading::State(BlockState::Free))
+                );
                 table.record_remote(block, 0, BlockState::Free);
             }
             minor_faults() - before

@@ -9,8 +9,9 @@ use allocator_api2::alloc::{AllocError, Allocator};
 use crate::pool::Slot;
 use crate::residency::Residency;
 
-use super::classes::class_for;
+use super::classes::{class_for, class_index};
 use super::lease::SizedLease;
+use super::row::Record;
 
 impl<R: Residency> SizedLease<R> {
     /// The block that holds `ptr`, an allocation of this lease made with `layout`: its class
@@ -34,11 +35,9 @@ impl<R: Residency> SizedLease<R> {
     /// and is given up.
     #[inline(always)]
     unsafe fn release(&self, ptr: NonNull<u8>, layout: Layout) {
-        let row = self.raw();
-        if let Some(class) = class_for(layout.size(), layout.align(), row.last_class())
-            // SAFETY: caller's promise: a block of this row's `class` is the caller's.
-            && unsafe { row.free_local(ptr, class) }
-        {
+        let class = class_index(layout.size(), layout.align());
+        // SAFETY: caller's promise: a block of this row's `class` is the caller's.
+        if unsafe { self.raw().free_local(ptr, class, Record::Unrecorded) } {
             return;
         }
         // SAFETY: caller's promise, passed on.
@@ -57,7 +56,7 @@ impl<R: Residency> SizedLease<R> {
             && let Some(found) = row.find_class(ptr, class + 1)
         {
             // SAFETY: caller's promise: the block is this row's, of `found`, and given up.
-            let freed = unsafe { row.free_local(ptr, found) };
+            let freed = unsafe { row.free_local(ptr, found, Record::Unrecorded) };
             debug_assert!(freed);
             return;
         }
@@ -136,10 +135,10 @@ fn large_block(ptr: NonNull<u8>) -> Option<(NonNull<Slot>, u32, usize)> {
 unsafe impl<R: Residency> Allocator for &SizedLease<R> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let row = self.raw();
         if layout.size() != 0
-            && let Some(class) = class_for(layout.size(), layout.align(), row.last_class())
-            && let Some(block) = row.alloc_fast(class, layout.size())
+            && let Some(block) = self
+                .raw()
+                .alloc_fast(class_index(layout.size(), layout.align()), layout.size())
         {
             return Ok(NonNull::slice_from_raw_parts(block.ptr, block.usable));
         }

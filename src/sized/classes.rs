@@ -95,27 +95,39 @@ const CLASS_MAX_ALIGN: usize = 4096;
 /// blocks are `a`-aligned (checked for every pair by the tests).
 #[inline(always)]
 pub(crate) const fn class_for(size: usize, align: usize, last: usize) -> Option<usize> {
-    let size = if align <= MIN_CLASS_BYTES {
-        size
-    } else if align > CLASS_MAX_ALIGN {
-        return None;
-    } else {
-        // align is a power of two: this cannot overflow for size <= MAX_CLASS_BYTES.
-        if size > MAX_CLASS_BYTES {
-            return None;
-        }
-        (size + align - 1) & !(align - 1)
-    };
     // `class_of` is monotone, so `class_of(size) <= last` exactly when
     // `size <= class_bytes(last)`: one compare of classes instead of computing that size. It
-    // also refuses every size above the largest class: those have classes from `CLASS_COUNT`
-    // up, above any `last`.
+    // also refuses every request no class serves: those have the index `CLASS_COUNT`, above
+    // any `last`.
     debug_assert!(last < CLASS_COUNT);
-    let class = class_of(size);
+    let class = class_index(size, align);
     if class > last {
         return None;
     }
     Some(class)
+}
+
+/// [`class_for`] without a largest class: the class of the whole family that serves the
+/// request, or [`CLASS_COUNT`] when none does (larger than [`MAX_CLASS_BYTES`], or aligned
+/// above [`CLASS_MAX_ALIGN`]). The hot paths index a table of `CLASS_COUNT + 1` entries with
+/// it, whose entries above a row's last class stay empty, so they need no compare with the
+/// row's last class (nor a bounds check: the result is at most `CLASS_COUNT`).
+#[inline(always)]
+pub(crate) const fn class_index(size: usize, align: usize) -> usize {
+    let size = if align <= MIN_CLASS_BYTES {
+        size
+    } else if align > CLASS_MAX_ALIGN || size > MAX_CLASS_BYTES {
+        return CLASS_COUNT;
+    } else {
+        // align is a power of two: this cannot overflow for size <= MAX_CLASS_BYTES.
+        (size + align - 1) & !(align - 1)
+    };
+    let class = class_of(size);
+    if class < CLASS_COUNT {
+        class
+    } else {
+        CLASS_COUNT
+    }
 }
 
 #[cfg(test)]

@@ -256,6 +256,8 @@ impl Core {
         settings.slots = Some(1);
         settings.granule = MIN_CLASS_BYTES;
         settings.log = None;
+        // Rows allocate from the stack alone (`Slot::pop_top`): every free goes there.
+        settings.hot_cell = false;
         settings.cpus = (!self.config.cpus.is_empty())
             .then(|| vec![self.config.cpus[row % self.config.cpus.len()]]);
         settings

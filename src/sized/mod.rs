@@ -44,8 +44,8 @@ mod stats;
 use ::core::fmt;
 use ::core::marker::PhantomData;
 
-pub(crate) use self::classes::class_for;
 pub use self::classes::{CLASS_COUNT, MAX_CLASS_BYTES, MIN_CLASS_BYTES, class_bytes, class_of};
+pub(crate) use self::classes::{class_for, class_index};
 pub use self::core::ClassExhaustion;
 pub(crate) use self::core::{Config, Core, classes_up_to};
 pub use self::lease::SizedLease;

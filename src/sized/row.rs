@@ -11,6 +11,10 @@ use crate::error::Error;
 use crate::pool::{BlockRef, LocalHandle, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
 use super::classes::{CLASS_COUNT, class_for};
+
+/// Entries of a row's hot table: one per class, and one for the requests no class serves
+/// ([`class_index`](super::classes::class_index)'s `CLASS_COUNT`), never attached.
+const HOT_ENTRIES: usize = CLASS_COUNT + 1;
 use super::core::{Block, ClassExhaustion, Core, count};
 
 /// What the hot paths need of one attached class: the lease's handle on its slot and the
@@ -67,8 +71,11 @@ impl Hot {
 ///    copies that lease and its pool's geometry.
 /// 2. A `RowLease` is used by one thread only (it is `!Send`; the global allocator keeps it in
 ///    thread-local storage).
+/// 3. `hot[c].local` is `None` for every `c > last` (those classes are never attached), so
+///    the fast paths take any [`class_index`](super::classes::class_index) without comparing
+///    it with `last`: a request above the row's classes finds no slot and goes the slow way.
 pub(crate) struct RowLease<C: Deref<Target = Core>> {
-    hot: [Cell<Hot>; CLASS_COUNT],
+    hot: [Cell<Hot>; HOT_ENTRIES],
     leases: [Cell<Option<RawLease>>; CLASS_COUNT],
     row: usize,
     /// `core.config.classes - 1`, copied: the class lookup of every allocation and free reads
@@ -85,7 +92,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     /// The caller claimed `row` of `core` ([`Core::claim_row`]) and hands the claim over.
     pub(crate) unsafe fn new(core: C, row: usize) -> Self {
         RowLease {
-            hot: [const { Cell::new(Hot::NONE) }; CLASS_COUNT],
+            hot: [const { Cell::new(Hot::NONE) }; HOT_ENTRIES],
             leases: [const { Cell::new(None) }; CLASS_COUNT],
             row,
             last: core.config.classes - 1,
@@ -124,11 +131,13 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     }
 
     /// A block of `class` from its attached slot's own list: no refill, no attach, nothing
-    /// that allocates or takes a lock. `None` sends the caller to
-    /// [`alloc_slow`](Self::alloc_slow).
+    /// that allocates or takes a lock. `class` is a [`class_index`](super::classes::class_index)
+    /// (at most `CLASS_COUNT`): one above the row's classes has no slot (invariant 3). `None`
+    /// sends the caller to [`alloc_slow`](Self::alloc_slow) (through [`alloc`](Self::alloc),
+    /// which checks the class against the row's).
     #[inline(always)]
     pub(crate) fn alloc_fast(&self, class: usize, size: usize) -> Option<Block> {
-        let hot = self.hot[class].get();
+        let hot = self.hot.get(class)?.get();
         let local = hot.local?;
         // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
         let index = unsafe { local.pop() }?;
@@ -143,7 +152,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         let hot = self.hot[class].get();
         let local = hot.local?;
         // SAFETY: invariant 1: this lease holds the slot, on this thread (invariant 2).
-        let index = unsafe { refill(local.slot()) }?;
+        let index = unsafe { refill(local) }?;
         Some(block_of(&hot, local, index, size))
     }
 
@@ -151,6 +160,8 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     #[cold]
     #[inline(never)]
     fn attach(&self, class: usize) -> Result<Hot, Error> {
+        // Invariant 3: no class above the row's is attached.
+        debug_assert!(class <= self.last);
         let hot = self.hot[class].get();
         if hot.local.is_some() {
             return Ok(hot);
@@ -187,7 +198,7 @@ impl<C: Deref<Target = Core>> RowLease<C> {
         // SAFETY: invariant 1 (attached just now or before), on this thread (invariant 2).
         let taken = unsafe { local.pop() };
         // SAFETY: as above.
-        let taken = taken.or_else(|| unsafe { refill(local.slot()) });
+        let taken = taken.or_else(|| unsafe { refill(local) });
         Ok(taken.map(|index| block_of(&hot, local, index, size)))
     }
 
@@ -258,20 +269,28 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     }
 
     /// Frees `ptr` if it is a block of class `class` in this row; `false` (and nothing done)
-    /// otherwise.
+    /// otherwise. A trusted free: with [`Record::Unrecorded`] the block goes on the stack with
+    /// its state words not written (see `pool/state.rs`), for the Rust allocator interfaces;
+    /// with [`Record::Recorded`], written, for a caller whose later frees are checked ones
+    /// (the C `realloc`), so that a double free of the block is still caught.
     ///
     /// # Safety
-    /// If `ptr` is inside this row's blocks of `class`, it is the start of a block that this
-    /// lease handed out, that the caller owns and gives up.
+    /// If `ptr` is inside this row's blocks of `class`, it is the start of a raw block of the
+    /// row's (handed out by [`alloc`](Self::alloc) and never made into a buffer, so it never
+    /// left home on a trip), that the caller owns and gives up.
     #[inline(always)]
-    pub(crate) unsafe fn free_local(&self, ptr: NonNull<u8>, class: usize) -> bool {
+    pub(crate) unsafe fn free_local(&self, ptr: NonNull<u8>, class: usize, record: Record) -> bool {
         let Some(found) = self.local_block(ptr.as_ptr().addr(), class) else {
             return false;
         };
         debug_assert!(found.exact);
-        // SAFETY: invariant 1: this lease holds the slot on this thread (invariant 2); the
-        // caller gives the block up (promise).
-        unsafe { found.local.push(found.index) };
+        match record {
+            // SAFETY: invariant 1: this lease holds the slot on this thread (invariant 2); the
+            // caller gives the block up, a raw block that never left home (promise).
+            Record::Unrecorded => unsafe { found.local.push_unrecorded(found.index) },
+            // SAFETY: as above.
+            Record::Recorded => unsafe { found.local.push(found.index) },
+        }
         true
     }
 
@@ -362,6 +381,17 @@ impl<C: Deref<Target = Core>> RowLease<C> {
     }
 }
 
+/// Whether a trusted free ([`RowLease::free_local`]) writes the block's state words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// Not written: the block is free by being on the stack (the Rust allocator interfaces,
+    /// whose callers never free a block twice).
+    Unrecorded,
+    /// Written, as every other free writes them (a free whose block the checked frees may
+    /// meet again).
+    Recorded,
+}
+
 /// What [`RowLease::free_checked`] did with a pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LocalFree {
@@ -399,15 +429,19 @@ pub(crate) const fn index_of(offset: u64, magic: u64) -> u32 {
     ((offset as u128 * magic as u128) >> 64) as u32
 }
 
-/// A block for an empty list: the remote frees first (so memory freed by other threads is
-/// reused before fresh pages are touched), then a fresh block.
+/// A block for an empty stack: the hot cell's, then the remote frees (so memory freed by
+/// other threads is reused before fresh pages are touched), then a fresh block.
 ///
 /// # Safety
-/// The calling thread holds `slot`'s lease.
+/// The calling thread holds `local`'s lease.
 #[inline(always)]
-unsafe fn refill(slot: NonNull<Slot>) -> Option<u32> {
+unsafe fn refill(local: LocalHandle) -> Option<u32> {
+    // SAFETY: caller's promise.
+    if let Some(block) = unsafe { local.pop_hot() } {
+        return Some(block);
+    }
     // SAFETY: caller's promise: the lease holder's slot, live while leased.
-    let slot = unsafe { slot.as_ref() };
+    let slot = unsafe { local.slot().as_ref() };
     // SAFETY: caller's promise.
     if unsafe { slot.drain_remote() } > 0 {
         // SAFETY: caller's promise.
