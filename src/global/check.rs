@@ -62,9 +62,13 @@ enum Located {
 
 impl<R: Residency> GlobalPool<R> {
     /// What `ptr` is to the global pools: the start of a live block, of a free one, an
-    /// interior address, or not umrf's. Two loads of the page map and one of the block's state
-    /// word; any address may be asked about, nothing is dereferenced outside umrf's own
-    /// records.
+    /// interior address, or not umrf's. Two loads of the page map and the block's state words
+    /// (with one entry of its class's free stack); any address may be asked about, nothing is
+    /// dereferenced outside umrf's own records. Where the pool took frees through the Rust
+    /// allocator interfaces (`GlobalAlloc::dealloc`, which write no block state), a block that
+    /// reads as live is looked for on its class's free stack first: a scan of that stack,
+    /// which the C-style entry points ([`free_checked`](Self::free_checked),
+    /// [`resize`](Self::resize)) never cause.
     ///
     /// # Safety
     /// If `ptr` points into one of umrf's large blocks (above the largest class), no other

@@ -400,45 +400,21 @@ impl Slot {
     #[inline(always)]
     unsafe fn pop_with(&self, words: OwnerWords) -> Option<u32> {
         // SAFETY: caller's promises, passed on.
-        match unsafe { self.take_hot_owned(words) } {
+        match unsafe { self.pop_hot(words) } {
             Some(block) => Some(block),
             // SAFETY: caller's promise (invariant 2).
-            None => unsafe { self.take_top() },
+            None => unsafe { self.pop_top() },
         }
     }
 
-    /// A pop for a lease that frees through [`push_stack`](Self::push_stack): the stack only,
-    /// so its frees and allocations take the same branch every time while the stack holds
-    /// blocks, where the hot cell's "full or empty" would follow the caller's pattern of
-    /// sizes. The hot cell (where a buffer's drop may have put a block) is the slow path's:
-    /// [`pop_hot`](Self::pop_hot). Nothing else on this path, not even a cold call: a call
-    /// would cost the inlined caller its registers around it.
-    ///
-    /// # Safety
-    /// As [`pop_with`](Self::pop_with).
-    #[inline(always)]
-    pub(super) unsafe fn pop_top(&self) -> Option<u32> {
-        // SAFETY: caller's promise (invariant 2).
-        unsafe { self.take_top() }
-    }
-
-    /// The block in the hot cell, for the slow path of a lease that pops through
-    /// [`pop_top`](Self::pop_top).
-    ///
-    /// # Safety
-    /// As [`pop_with`](Self::pop_with).
-    pub(super) unsafe fn pop_hot(&self, words: OwnerWords) -> Option<u32> {
-        // SAFETY: caller's promises, passed on.
-        unsafe { self.take_hot_owned(words) }
-    }
-
     /// Takes the block in the hot cell, if any, counted as an allocation, its state `Owned`
-    /// (a block in the hot cell is free outright: its word must say it is not any more).
+    /// (a block in the hot cell is free outright: its word must say it is not any more). The
+    /// slow path of a lease that pops through [`pop_top`](Self::pop_top).
     ///
     /// # Safety
     /// As [`pop_with`](Self::pop_with).
     #[inline(always)]
-    unsafe fn take_hot_owned(&self, words: OwnerWords) -> Option<u32> {
+    pub(super) unsafe fn pop_hot(&self, words: OwnerWords) -> Option<u32> {
         let hot = self.own.hot.load(Ordering::Relaxed);
         if hot >= HOT_CLOSED {
             return None;
@@ -451,11 +427,15 @@ impl Slot {
 
     /// Pops the top of the owner's stack, if any, counted as an allocation. Its state words
     /// are left as they are: the block stops being free by leaving the stack (see `state.rs`).
+    /// A lease that frees through [`push_stack`](Self::push_stack) pops here alone (the hot
+    /// cell is its slow path's: [`pop_hot`](Self::pop_hot)), so its frees and allocations take
+    /// the same branch every time while the stack holds blocks; and nothing else is on this
+    /// path, not even a cold call, which would cost an inlined caller its registers.
     ///
     /// # Safety
     /// The calling thread holds this slot's lease (invariant 2).
     #[inline(always)]
-    unsafe fn take_top(&self) -> Option<u32> {
+    pub(super) unsafe fn pop_top(&self) -> Option<u32> {
         let list = self.own.list.load(Ordering::Relaxed);
         let len = list as u32;
         if len == 0 {
@@ -681,7 +661,7 @@ impl Slot {
 
     /// Bookkeeping of one allocation from the hot cell, the fresh range or the parked blocks:
     /// the count and the block's state (a pop from the stack counts itself and writes no
-    /// state: [`take_top`](Self::take_top)).
+    /// state: [`pop_top`](Self::pop_top)).
     #[inline(always)]
     fn note_alloc(&self, block: u32) {
         // SAFETY: `block` came from this slot's hot cell, stack or fresh range, which hold only

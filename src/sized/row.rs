@@ -11,11 +11,11 @@ use crate::error::Error;
 use crate::pool::{BlockRef, LocalHandle, NOT_LOCAL, RawLease, Slot, UNKNOWN_TRIP};
 
 use super::classes::{CLASS_COUNT, class_for};
+use super::core::{Block, ClassExhaustion, Core, count};
 
 /// Entries of a row's hot table: one per class, and one for the requests no class serves
 /// ([`class_index`](super::classes::class_index)'s `CLASS_COUNT`), never attached.
 const HOT_ENTRIES: usize = CLASS_COUNT + 1;
-use super::core::{Block, ClassExhaustion, Core, count};
 
 /// What the hot paths need of one attached class: the lease's handle on its slot and the
 /// pool's geometry, one cache line per class (the lease's whole fast-path state for its 60
