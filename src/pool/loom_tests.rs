@@ -271,3 +271,37 @@ fn loom_a_stats_read_races_the_pop_count_fold() {
     });
     assert_eq!(outcomes, [1, 2].into());
 }
+
+/// A block freed remotely stays free to a reader on another thread while the owner drains it
+/// onto its stack: the checked free's reading (`state_before_remote_free`) never finds it
+/// owned in between, or a double free would pass for a first one.
+#[test]
+fn loom_a_drained_block_reads_free_throughout_the_drain() {
+    let outcomes = crate::sync::model(
+        "loom_a_drained_block_reads_free_throughout_the_drain",
+        || {
+            let pool = pool(1, 1);
+            let lease = pool.attach_slot(0).unwrap();
+            let cap = lease.alloc::<u8>(1).unwrap().into_capability();
+            thread::spawn(move || drop(cap)).join().unwrap(); // queued as a remote free
+            let reader = {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let slot = &pool.raw().inner().slots[0];
+                    (slot.state_before_remote_free(0), slot.counters().len)
+                })
+            };
+            let slot = &pool.raw().inner().slots[0];
+            // SAFETY: this thread holds the slot's lease.
+            let drained = unsafe { slot.drain_remote() };
+            assert_eq!(drained, 1);
+            let (seen, stack_len) = reader.join().unwrap();
+            assert_eq!(seen, Some(super::BlockState::Free), "read mid-drain");
+            assert_eq!(slot.state(0), Some(super::BlockState::Free));
+            drop(lease);
+            // The stack's length the reader saw just after: before the drain's store, or after.
+            stack_len
+        },
+    );
+    assert_eq!(outcomes, [0, 1].into());
+}

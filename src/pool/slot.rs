@@ -781,10 +781,7 @@ impl Slot {
         let parks = self.log.is_some();
         let mut taken = 0u32;
         while head != NO_BLOCK {
-            let position = len + taken;
-            self.own.stack[position as usize].store(head, Ordering::Relaxed);
-            self.states
-                .returned_free(head, (!parks).then_some(position));
+            self.own.stack[(len + taken) as usize].store(head, Ordering::Relaxed);
             taken += 1;
             head = self.next[head as usize].load(Ordering::Relaxed);
         }
@@ -792,6 +789,15 @@ impl Slot {
         self.own
             .list
             .store(list + u64::from(taken), Ordering::Release);
+        // The owner words last, each a `Release` after the length: a block read free from its
+        // remote word until now must never read owned in between (a checked free from another
+        // thread would take a double free for a first one), and a reader that sees the new
+        // word sees the length and the entry that make its position true.
+        for position in len..len + taken {
+            let block = self.own.stack[position as usize].load(Ordering::Relaxed);
+            self.states
+                .returned_free(block, (!parks).then_some(position));
+        }
         let drained = self.own.drained.load(Ordering::Relaxed) + u64::from(taken);
         self.own.drained.store(drained, Ordering::Relaxed);
         taken

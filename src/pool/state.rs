@@ -377,9 +377,12 @@ impl StateTable {
         } else {
             trip
         };
+        // Release: a reader on another thread that sees this word (an `Acquire` in `state`)
+        // sees what the home thread did before it; for a drained block, the stack's length
+        // and entry that its place names (`Slot::drain_remote`).
         word.store(
             (u64::from(trip) << TRIP_SHIFT) | tag | (place << PLACE_SHIFT),
-            Ordering::Relaxed,
+            Ordering::Release,
         );
         trip
     }
@@ -456,7 +459,8 @@ impl StateTable {
     /// of range (or for words that hold no state).
     #[inline]
     pub(crate) fn state(&self, block: u32, home: usize) -> Option<Reading> {
-        let owner = self.owner.get(block as usize)?.load(Ordering::Relaxed);
+        // Acquire: see `next_trip_at`.
+        let owner = self.owner.get(block as usize)?.load(Ordering::Acquire);
         let remote = self.remote.get(block as usize)?.load(Ordering::Relaxed) ^ REMOTE_BIAS;
         Self::read(owner, remote, home)
     }
@@ -470,7 +474,8 @@ impl StateTable {
     /// needs. (An idempotent `fetch_or(0)` would not do: compilers lower it to a fence and a
     /// load.)
     pub(crate) fn state_before_remote_free(&self, block: u32, home: usize) -> Option<Reading> {
-        let owner = self.owner.get(block as usize)?.load(Ordering::Relaxed);
+        // Acquire: see `next_trip_at`.
+        let owner = self.owner.get(block as usize)?.load(Ordering::Acquire);
         let word = self.remote.get(block as usize)?;
         let stored = match word.compare_exchange(0, 0, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(unchanged) | Err(unchanged) => unchanged,
