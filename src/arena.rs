@@ -161,10 +161,9 @@ impl<R: Residency> Arena<R> {
                 None => return Err(self.no_room(bytes)),
             },
         };
-        // SAFETY: `bump` returned the start of `bytes` bytes aligned for `T` inside a chunk
-        // (invariants 0 and 1: `align <= chunk_align`, so masking the offset aligns the
-        // address), that no other allocation borrows (invariant 2) and that stay valid while
-        // `&self` does (invariant 3); they are initialised and `T: Pod` accepts any bytes.
+        // SAFETY: `bump` returned `bytes` bytes aligned for `T` in a chunk (invariants 0, 1:
+        // `align <= chunk_align`), borrowed by no other allocation (2), valid while `&self` is
+        // (3); they are initialised and `T: Pod` accepts any bytes.
         let slice = unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) };
         Ok(slice)
     }

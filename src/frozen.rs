@@ -210,10 +210,9 @@ impl<T: Pod, R: Residency> Frozen<T, R> {
         // range), so no other thread can clone it: the group ends here.
         let this = ManuallyDrop::new(self);
         let (ptr, len, block) = (this.ptr, this.len, &this.block);
-        // SAFETY: the parts are those of the frozen buffer (invariant 0) of the same T and R,
-        // whose sole owner this handle is now, giving it up (it is not dropped); `adopt`
-        // returned a generation of a lease of the home slot held by this thread (`lease` is
-        // `!Send`), or NOT_LOCAL.
+        // SAFETY: the frozen buffer's parts (invariant 0), same T and R, given up by their sole
+        // owner (not dropped); `adopt` returned NOT_LOCAL or a generation of a lease of the
+        // home slot held by this thread (`lease` is `!Send`).
         let buffer = unsafe { SharedBuffer::arrive(ptr, len, block, local_gen, owner) };
         Ok(buffer)
     }

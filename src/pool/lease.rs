@@ -229,10 +229,9 @@ impl<R: Residency> LocalPool<R> {
                 },
                 Some((fallback, block)) => {
                     let (slot, local_gen) = self.fallback_lease(fallback);
-                    // SAFETY: the block was handed to this lease alone by a fallback pool of
-                    // residency R (`Exhaustion::Fallback` takes a `Pool<R>`), whose blocks the
-                    // builder checked are at least as large and as aligned as this pool's,
-                    // where the check above proved `len` `T`s fit.
+                    // SAFETY: a block for this lease alone, of a fallback `Pool<R>` whose blocks
+                    // the builder checked are as large and aligned as this pool's, where the
+                    // check above proved `len` `T`s fit.
                     let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
                     // Only now, with the block owned: a subscriber that panics unwinds
                     // through `buffer`, which takes the block home.
@@ -247,10 +246,9 @@ impl<R: Residency> LocalPool<R> {
             block,
             local_gen,
         } = taken;
-        // SAFETY: the block was handed to this lease, which owns it alone, from this pool or a
-        // fallback pool, both of residency R (`Exhaustion::Fallback` takes a `Pool<R>`). The
-        // check above proved `len` `T`s fit in a block of this pool, and the builder refused
-        // fallback pools with smaller or less aligned blocks, so they fit there too.
+        // SAFETY: a block for this lease alone, of this pool or a fallback `Pool<R>`; `len` `T`s
+        // fit in this pool's blocks (checked above), and the builder refused fallback pools
+        // with smaller or less aligned blocks, so they fit there too.
         let buffer = unsafe { SharedBuffer::from_block(slot, block, len, local_gen) };
         Ok(buffer)
     }

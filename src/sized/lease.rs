@@ -91,10 +91,9 @@ impl<R: Residency> SizedLease<R> {
             local_gen,
             ..
         } = self.row.alloc(bytes, align_of::<T>())?;
-        // SAFETY: the block was handed to this lease alone, from a class pool (or a large
-        // pool) of this family, all of residency R; its class holds `bytes` bytes aligned to
-        // `align_of::<T>()` (class_for), and `local_gen` is this thread's lease on its slot or
-        // NOT_LOCAL (large blocks).
+        // SAFETY: a block for this lease alone, of a class (or large) pool of this family, all
+        // of residency R, holding `bytes` bytes aligned to `align_of::<T>()` (class_for);
+        // `local_gen` is this thread's lease on its slot, or NOT_LOCAL (large blocks).
         let buffer = unsafe { SharedBuffer::from_block(slot, index, len, local_gen) };
         Ok(buffer)
     }

@@ -142,10 +142,9 @@ impl<R: Residency> Ring<R> {
         .flags(squeue::Flags::ASYNC)
         .user_data(index as u64);
         loop {
-            // SAFETY: the entry names `len` bytes at `buf`, inside the block of the job at
-            // `ops[index]`, and the descriptor of that job's file; invariant 0 keeps both
-            // alive and untouched by anything but the kernel until the completion with this
-            // `user_data` is reaped (the job stays in `ops`, and the ring's drop waits).
+            // SAFETY: the entry names `len` bytes in the block of the job at `ops[index]` and
+            // its file's descriptor; invariant 0 keeps both alive and left to the kernel until
+            // this `user_data`'s completion is reaped (the job stays in `ops`; drop waits).
             let pushed = unsafe { self.ring.submission().push(&entry) };
             if pushed.is_ok() {
                 break;
